@@ -1,0 +1,339 @@
+"""The colour DRAW graph (Gregor et al. 2015; colour by tiled attention, Frans 2016).
+
+Pure graph construction: tensors and a `ModelConfig` in, a namedtuple of tensors out.
+No session, no files, no flags. Equation numbers are the DRAW paper's (arXiv 1502.04623).
+
+Colour. One attention window per image and step is shared by the C colour channels: each
+channel is a grey image of its own and all C of them are read and written with their
+image's filterbank, which is the original's "tile the filterbank C times along the batch"
+(a batch of B RGB images is C*B grey images). Here the [B, N, A] filterbanks are broadcast
+across a channel axis instead of copied, which computes exactly the same products.
+
+Layouts. Images come in as [B, H, W, C] in [0, 1]. Inside the graph, images and the canvas
+are kept channel-planar, [B, C, H, W], so that every channel plane is a contiguous H x W
+matrix for the filterbank products and nothing is transposed inside the unrolled loop.
+Glimpses and write patches are exchanged with the LSTMs as N x N x C patches, as in the
+original. The canvases handed out are [T, B, H, W, C].
+
+`compat="original"` reproduces the arithmetic of the original code (REFERENCE.md, B1-B8);
+the default, "paper", follows the paper.
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+
+COMPATS = ("paper", "original")
+LOSSES = ("l2", "bernoulli")
+
+ModelConfig = collections.namedtuple(
+    "ModelConfig",
+    [
+        "image_size",  # A = B: images are square, A x A pixels.
+        "channels",  # C: 3 for RGB, 1 for grey (MNIST).
+        "timesteps",  # T: glimpses and canvas updates per image.
+        "latent_size",  # Size of z_t.
+        "hidden_size",  # Units of each of the encoder and decoder LSTMs.
+        "read_n",  # N of the read window (N x N filters).
+        "write_n",  # N of the write window.
+        "read_attn",  # Read with attention; else read is [x, x_hat].
+        "write_attn",  # Write with attention; else a linear layer to A*A*C.
+        "compat",  # "paper" or "original" (bug for bug, REFERENCE.md B1-B8).
+        "loss",  # "l2" (the blog's) or "bernoulli" (the paper's, in nats).
+        "learning_rate",  # Adam step size.
+        "beta1",  # Adam beta1.
+        "clip",  # Each gradient tensor is clipped to this norm on its own.
+    ],
+    defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0))
+
+# The attention window of one step, as the filterbank uses it; each field [B].
+Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])
+
+DrawGraph = collections.namedtuple(
+    "DrawGraph",
+    [
+        "canvases",  # [T, B, H, W, C] sigma(c_t), t = 1..T.
+        "read_windows",  # Window of [T, B] tensors; None without read attention.
+        "write_windows",  # Window of [T, B] tensors; None without write attention.
+        "mus",  # [T, B, Z] mu_t.
+        "log_sigmas",  # [T, B, Z] log sigma_t.
+        "gen_loss_per_image",  # [B] reconstruction loss of each image.
+        "kl_per_step",  # [T, B] KL of each step and image.
+        "latent_loss_per_image",  # [B] sum over steps of the KL.
+        "gen_loss",  # [] as the loss defines it (l2: summed over the batch; bernoulli: mean).
+        "latent_loss",  # [] batch-mean KL.
+        "loss",  # [] gen_loss + latent_loss, what is minimised.
+        "train_op",  # Adam step (increments the global step); None when not training.
+        "global_step",  # [] int64; None when not training.
+    ])
+
+SampleGraph = collections.namedtuple(
+    "SampleGraph",
+    [
+        "canvases",  # [T, S, H, W, C] sigma(c_t) of S samples from the prior.
+        "write_windows",  # Window of [T, S] tensors; None without write attention.
+    ])
+
+_LINEAR_INIT = tf1.random_normal_initializer(stddev=0.02)
+
+
+def _linear(x, output_size, scope):
+  """x [B, I] -> [B, output_size]; weights N(0, 0.02^2) and zero biases, as the original."""
+  with tf1.variable_scope(scope, reuse=tf1.AUTO_REUSE):
+    w = tf1.get_variable("w", [x.shape[-1], output_size], initializer=_LINEAR_INIT)
+    b = tf1.get_variable("b", [output_size], initializer=tf1.zeros_initializer())
+  return tf.matmul(x, w) + b
+
+
+def _lstm(x, state, hidden_size, scope):
+  """One step of the LSTM of TF1's LSTMCell (gates i, j, f, o; forget bias 1).
+
+  x [B, I], state (c, h) each [B, H] -> (c, h). Written by hand because Keras 3 removed
+  the v1 cells; the variables are `scope/kernel` [I + H, 4H] and `scope/bias` [4H].
+  """
+  c, h = state
+  with tf1.variable_scope(scope, reuse=tf1.AUTO_REUSE):
+    kernel = tf1.get_variable("kernel", [x.shape[-1] + hidden_size, 4 * hidden_size],
+                              initializer=tf1.glorot_uniform_initializer())
+    bias = tf1.get_variable("bias", [4 * hidden_size], initializer=tf1.zeros_initializer())
+  gates = tf.matmul(tf.concat([x, h], 1), kernel) + bias  # [B, 4H]
+  i, j, f, o = tf.split(gates, 4, axis=1)
+  c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(j)
+  h = tf.sigmoid(o) * tf.tanh(c)
+  return c, h
+
+
+def window_params(raw, image_size, n, compat):
+  """The five linear outputs of eq. 21 -> the Window the filterbank uses (eq. 22-24).
+
+  raw [B, 5] = (g~X, g~Y, log sigma^2, log delta~, log gamma). Images are square, A = B.
+  """
+  gx_, gy_, log_sigma2, log_delta, log_gamma = tf.unstack(raw, axis=1)  # each [B]
+  a = float(image_size)
+  if compat == "original":
+    centre = float((image_size + 1) // 2)  # B8: Python 2 integer division.
+    delta = (a - 1) / ((n - 1) * tf.exp(log_delta))  # B7: divides by delta~.
+  else:
+    centre = (a + 1) / 2  # eq. 22
+    delta = (a - 1) / (n - 1) * tf.exp(log_delta)  # eq. 24
+  gx = centre * (gx_ + 1)  # eq. 22
+  gy = centre * (gy_ + 1)  # eq. 23
+  if compat == "original":
+    gy = gx  # B1: F_Y is built from mu_X, so the window sits where g_X says in both axes.
+  return Window(gx=gx, gy=gy, delta=delta, sigma2=tf.exp(log_sigma2), gamma=tf.exp(log_gamma))
+
+
+def filterbank(window, image_size, n, compat):
+  """Window of [B] tensors -> (Fx, Fy), each [B, N, A], rows normalised to sum to 1.
+
+  Pixel coordinates a are 0..A-1, as in the original. Eq. 19, 20, 25, 26.
+  """
+  if compat == "original":
+    grid = np.arange(n, dtype=np.float32) - n // 2 - 0.5  # B6: -2.5..1.5 for N = 5.
+  else:
+    grid = np.arange(1, n + 1, dtype=np.float32) - n / 2 - 0.5  # eq. 19, 20: -2..2.
+  pixels = tf.range(image_size, dtype=tf.float32)[None, None, :]  # [1, 1, A]
+
+  def bank(g):
+    mu = g[:, None] + grid[None, :] * window.delta[:, None]  # [B, N]
+    d = pixels - mu[:, :, None]  # [B, N, A]
+    s2 = window.sigma2[:, None, None]  # [B, 1, 1]
+    if compat == "original":
+      f = tf.exp(-tf.square(d / (2 * s2)))  # B2: the square outside the quotient.
+    else:
+      f = tf.exp(-tf.square(d) / (2 * s2))  # eq. 25, 26
+    return f / tf.maximum(tf.reduce_sum(f, 2, keepdims=True), 1e-8)  # [B, N, A]
+
+  # Under B1 window.gy is window.gx, so F_Y equals F_X.
+  return bank(window.gx), bank(window.gy)
+
+
+def read_patches(images, fx, fy):
+  """Fy . img . Fx^T for every channel plane: [B, K, A, A] -> [B, K, N, N] (eq. 27).
+
+  The [B, N, A] filterbanks are broadcast over the K channel planes (the tiled attention).
+  """
+  cols = tf.matmul(images, fx[:, None], transpose_b=True)  # [B, K, A, N]
+  return tf.matmul(fy[:, None], cols)  # [B, K, N, N]
+
+
+def write_patches(patches, fx, fy):
+  """Fy^T . w . Fx for every channel plane: [B, C, N, N] -> [B, C, A, A] (eq. 29)."""
+  rows = tf.matmul(fy[:, None], patches, transpose_a=True)  # [B, C, A, N]
+  return tf.matmul(rows, fx[:, None])  # [B, C, A, A]
+
+
+def _planar_to_patch(p):
+  """[B, C, N, N] -> [B, N*N*C]: the original's N x N x C patch per image."""
+  return tf.reshape(tf.transpose(p, [0, 2, 3, 1]), [-1, np.prod(p.shape[1:])])  # [B, N*N*C]
+
+
+class _Draw:
+  """Builds the per-step pieces under stable variable scopes; shared by training and sampling."""
+
+  def __init__(self, config):
+    self.config = config
+
+  def window(self, h_dec, scope, n):
+    raw = _linear(h_dec, 5, scope + "/window")  # [B, 5], eq. 21
+    win = window_params(raw, self.config.image_size, n, self.config.compat)
+    return win, filterbank(win, self.config.image_size, n, self.config.compat)
+
+  def read(self, x, x_hat, h_dec):
+    """x, x_hat [B, C, A, A] -> r [B, 2*N*N*C] (eq. 27) or [B, 2*A*A*C] (eq. 17), window."""
+    cfg = self.config
+    if not cfg.read_attn:
+      flat = tf.reshape(tf.concat([x, x_hat], 1), [-1, 2 * cfg.channels * cfg.image_size**2])
+      return flat, None  # [B, 2*C*A*A]
+    win, (fx, fy) = self.window(h_dec, "read", cfg.read_n)
+    glimpse = read_patches(tf.concat([x, x_hat], 1), fx, fy)  # [B, 2C, N, N], one product
+    gx, gx_hat = tf.split(glimpse, 2, axis=1)  # each [B, C, N, N]
+    r = tf.concat([_planar_to_patch(gx), _planar_to_patch(gx_hat)], 1)  # [B, 2*N*N*C]
+    return r * win.gamma[:, None], win  # eq. 27: gamma scales the glimpse.
+
+  def write(self, h_dec):
+    """h_dec [B, H] -> canvas update [B, C, A, A] (eq. 29 or eq. 18), window."""
+    cfg = self.config
+    c, a = cfg.channels, cfg.image_size
+    if not cfg.write_attn:
+      return tf.reshape(_linear(h_dec, c * a * a, "write/patch"), [-1, c, a, a]), None
+    n = cfg.write_n
+    w = tf.reshape(_linear(h_dec, n * n * c, "write/patch"), [-1, n, n, c])  # [B, N, N, C]
+    w = tf.transpose(w, [0, 3, 1, 2])  # [B, C, N, N]
+    win, (fx, fy) = self.window(h_dec, "write", n)
+    update = write_patches(w, fx, fy)  # [B, C, A, A]
+    return update / win.gamma[:, None, None, None], win  # eq. 29: 1/gamma^ scales it.
+
+  def decoder(self, z, state):
+    return _lstm(z, state, self.config.hidden_size, "decoder")  # eq. 7
+
+
+def _stack_windows(windows):
+  """List over t of Window of [B] -> Window of [T, B], or None."""
+  if windows[0] is None:
+    return None
+  return Window(*[tf.stack(field) for field in zip(*windows)])
+
+
+def _zeros_state(batch, hidden_size):
+  zeros = tf.zeros([batch, hidden_size])
+  return zeros, zeros
+
+
+def _to_images(canvases):
+  """List over t of [B, C, A, A] logits -> [T, B, A, A, C] sigma(c_t)."""
+  return tf.transpose(tf.sigmoid(tf.stack(canvases)), [0, 1, 3, 4, 2])  # [T, B, A, A, C]
+
+
+def build_draw(images, config, training=True, noise=None):
+  """Builds DRAW over `images` [B, A, A, C] in [0, 1]; returns a DrawGraph.
+
+  B may be unknown (None): any batch size works, 1 and a last partial batch included.
+  `noise`, if given, is the eps of eq. 6: [T, B, Z] (paper) or [B, Z] (original, B3);
+  otherwise it is drawn in the graph. `training` adds the Adam step and the global step.
+  """
+  cfg = config
+  if cfg.compat not in COMPATS:
+    raise ValueError("compat must be one of %s, not %r" % (COMPATS, cfg.compat))
+  if cfg.loss not in LOSSES:
+    raise ValueError("loss must be one of %s, not %r" % (LOSSES, cfg.loss))
+  draw = _Draw(cfg)
+  batch = tf.shape(images)[0]
+  x = tf.transpose(images, [0, 3, 1, 2])  # [B, C, A, A]
+  if noise is None:
+    if cfg.compat == "original":
+      noise = tf.random.normal([batch, cfg.latent_size])  # B3: one eps reused at every step.
+    else:
+      noise = tf.random.normal([cfg.timesteps, batch, cfg.latent_size])  # fresh eps_t
+  canvas = tf.zeros_like(x)  # c_0 = 0
+  enc_state = _zeros_state(batch, cfg.hidden_size)
+  dec_state = _zeros_state(batch, cfg.hidden_size)
+  canvases, read_windows, write_windows, mus, log_sigmas = [], [], [], [], []
+  for t in range(cfg.timesteps):
+    h_dec_prev = dec_state[1]
+    x_hat = x - tf.sigmoid(canvas)  # eq. 3
+    r, read_win = draw.read(x, x_hat, h_dec_prev)  # eq. 4
+    enc_state = _lstm(tf.concat([r, h_dec_prev], 1), enc_state, cfg.hidden_size,
+                      "encoder")  # eq. 5
+    h_enc = enc_state[1]
+    mu = _linear(h_enc, cfg.latent_size, "mu")  # eq. 1, 2
+    log_sigma = _linear(h_enc, cfg.latent_size, "log_sigma")
+    eps = noise if cfg.compat == "original" else noise[t]  # [B, Z]
+    z = mu + tf.exp(log_sigma) * eps  # eq. 6, reparameterised
+    dec_state = draw.decoder(z, dec_state)  # eq. 7
+    update, write_win = draw.write(dec_state[1])
+    canvas = canvas + update  # eq. 8
+    canvases.append(canvas)
+    read_windows.append(read_win)
+    write_windows.append(write_win)
+    mus.append(mu)
+    log_sigmas.append(log_sigma)
+
+  mus = tf.stack(mus)  # [T, B, Z]
+  log_sigmas = tf.stack(log_sigmas)  # [T, B, Z]
+  # eq. 11 per step: 1/2 sum_j (mu^2 + sigma^2 - 2 log sigma) - Z/2; B4 uses T/2.
+  kl_const = (cfg.timesteps if cfg.compat == "original" else cfg.latent_size) / 2.0
+  kl_per_step = 0.5 * tf.reduce_sum(
+      tf.square(mus) + tf.exp(2 * log_sigmas) - 2 * log_sigmas, 2) - kl_const  # [T, B]
+  latent_per_image = tf.reduce_sum(kl_per_step, 0)  # [B], eq. 11
+  latent_loss = tf.reduce_mean(latent_per_image)
+
+  if cfg.loss == "l2":
+    # The blog's: tf.nn.l2_loss, i.e. 1/2 sum of squares over pixels AND the batch.
+    gen_per_image = 0.5 * tf.reduce_sum(tf.square(x - tf.sigmoid(canvas)), [1, 2, 3])  # [B]
+    gen_loss = tf.reduce_sum(gen_per_image)
+  else:
+    # The paper's eq. 9: cross-entropy of the pixel intensities under Bernoulli(sigma(c_T)).
+    xent = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=canvas)  # [B, C, A, A]
+    gen_per_image = tf.reduce_sum(xent, [1, 2, 3])  # [B], nats
+    gen_loss = tf.reduce_mean(gen_per_image)
+  loss = gen_loss + latent_loss
+
+  train_op = global_step = None
+  if training:
+    global_step = tf1.train.get_or_create_global_step()
+    optimizer = tf1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1)
+    grads = optimizer.compute_gradients(loss)
+    clipped = [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads if g is not None]
+    train_op = optimizer.apply_gradients(clipped, global_step=global_step)
+
+  return DrawGraph(
+      canvases=_to_images(canvases),
+      read_windows=_stack_windows(read_windows),
+      write_windows=_stack_windows(write_windows),
+      mus=mus,
+      log_sigmas=log_sigmas,
+      gen_loss_per_image=gen_per_image,
+      kl_per_step=kl_per_step,
+      latent_loss_per_image=latent_per_image,
+      gen_loss=gen_loss,
+      latent_loss=latent_loss,
+      loss=loss,
+      train_op=train_op,
+      global_step=global_step)
+
+
+def build_sampler(num_samples, config, noise=None):
+  """Draws `num_samples` images from the prior: z_t ~ N(0, I) fresh at every step.
+
+  Decoder and write only (the paper's generation, section 2.3); shares the variables of
+  build_draw, so build it in the same graph or restore the same checkpoint. `noise`, if
+  given, is [T, S, Z]. Returns a SampleGraph.
+  """
+  draw = _Draw(config)
+  a, c = config.image_size, config.channels
+  if noise is None:
+    noise = tf.random.normal([config.timesteps, num_samples, config.latent_size])
+  canvas = tf.zeros([num_samples, c, a, a])
+  dec_state = _zeros_state(num_samples, config.hidden_size)
+  canvases, windows = [], []
+  for t in range(config.timesteps):
+    dec_state = draw.decoder(noise[t], dec_state)  # eq. 7 with z_t from the prior
+    update, win = draw.write(dec_state[1])
+    canvas = canvas + update  # eq. 8
+    canvases.append(canvas)
+    windows.append(win)
+  return SampleGraph(canvases=_to_images(canvases), write_windows=_stack_windows(windows))

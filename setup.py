@@ -1,0 +1,21 @@
+"""Installs draw_color: colour DRAW in TensorFlow 1 style (see README.md)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="draw-color",
+    version="0.1.0",
+    description="Colour DRAW (recurrent attentive VAE) on CelebA, tf.compat.v1 graph",
+    packages=find_packages(exclude=("tests",)),
+    package_data={"draw_color": ["configs/*.cfg"]},
+    python_requires=">=3.9",
+    # Lower bounds are the versions this project was tested with.
+    install_requires=[
+        "tensorflow>=2.21",
+        "numpy>=2.0",
+        "scipy>=1.13",
+        "imageio>=2.34",
+        "absl-py>=2.1",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+)

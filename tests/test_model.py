@@ -1,0 +1,261 @@
+"""The graph builder's maths against numpy, on tiny sizes."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import model
+
+tf1 = tf.compat.v1
+
+TINY = model.ModelConfig(image_size=8, channels=3, timesteps=3, latent_size=4, hidden_size=16,
+                         read_n=3, write_n=2)
+
+
+def run(build, feed=None):
+  """Builds `build()` in a fresh graph, initialises the variables, returns its values."""
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    fetches = build()
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      return sess.run(fetches, feed)
+
+
+def numpy_filterbank(gx_, gy_, log_sigma2, log_delta, a, n):
+  """Eq. 19-26 written out plainly: returns Fx, Fy [B, N, A]."""
+  gx = (a + 1) / 2 * (gx_ + 1)
+  gy = (a + 1) / 2 * (gy_ + 1)
+  delta = (a - 1) / (n - 1) * np.exp(log_delta)
+  sigma2 = np.exp(log_sigma2)
+  fx = np.zeros((len(gx_), n, a))
+  fy = np.zeros((len(gx_), n, a))
+  for b in range(len(gx_)):
+    for i in range(1, n + 1):
+      mu_x = gx[b] + (i - n / 2 - 0.5) * delta[b]
+      mu_y = gy[b] + (i - n / 2 - 0.5) * delta[b]
+      for p in range(a):
+        fx[b, i - 1, p] = np.exp(-(p - mu_x)**2 / (2 * sigma2[b]))
+        fy[b, i - 1, p] = np.exp(-(p - mu_y)**2 / (2 * sigma2[b]))
+  fx /= np.maximum(fx.sum(2, keepdims=True), 1e-8)
+  fy /= np.maximum(fy.sum(2, keepdims=True), 1e-8)
+  return fx, fy
+
+
+RAW = np.array([[0.0, 0.0, 0.0, 0.0, 0.0],
+                [-0.3, 0.5, 0.7, -0.4, 0.2],
+                [0.3, -0.5, -1.0, -0.7, -0.5]], np.float32)  # [B, 5]
+
+
+def filterbank_of(raw, compat, a=12, n=5):
+  def build():
+    win = model.window_params(tf.constant(raw), a, n, compat)
+    return model.filterbank(win, a, n, compat), win
+  return run(build)
+
+
+def test_filterbank_matches_numpy_and_rows_sum_to_one():
+  (fx, fy), _ = filterbank_of(RAW, "paper")
+  want_fx, want_fy = numpy_filterbank(*RAW[:, :4].T, a=12, n=5)
+  np.testing.assert_allclose(fx, want_fx, atol=1e-6)
+  np.testing.assert_allclose(fy, want_fy, atol=1e-6)
+  np.testing.assert_allclose(fx.sum(2), 1.0, atol=1e-6)
+  np.testing.assert_allclose(fy.sum(2), 1.0, atol=1e-6)
+
+
+def test_window_off_the_image_gives_finite_filters():
+  (fx, fy), _ = filterbank_of(np.array([[9.0, -9.0, -3.0, 0.0, 0.0]], np.float32), "paper")
+  assert np.isfinite(fx).all() and np.isfinite(fy).all()
+
+
+def test_paper_grid_is_symmetric_about_the_centre():
+  # g~ = 0 puts the window's centre at (A+1)/2, its filters at (-2..2) * delta around it.
+  a, n = 40, 5
+  raw = np.array([[0.0, 0.0, 0.0, np.log(0.25), 0.0]], np.float32)
+  (fx, _), win = filterbank_of(raw, "paper", a, n)
+  assert win.gx[0] == pytest.approx((a + 1) / 2)
+  assert win.delta[0] == pytest.approx((a - 1) / (n - 1) * 0.25)
+  means = (fx[0] * np.arange(a)).sum(1)  # sigma = 1: each filter's mean is its centre
+  np.testing.assert_allclose(means, (a + 1) / 2 + np.arange(-2, 3) * win.delta[0], atol=1e-4)
+
+
+def test_original_reproduces_b1_fy_rows_equal_fx_rows():
+  (fx, fy), win = filterbank_of(RAW, "original")
+  np.testing.assert_array_equal(fx, fy)  # g~Y plays no part
+  np.testing.assert_array_equal(win.gx, win.gy)
+
+
+def test_original_reproduces_b2_b6_b7_b8():
+  a, n = 12, 5
+  (fx, _), win = filterbank_of(RAW, "original", a, n)
+  gx = (a + 1) // 2 * (RAW[:, 0] + 1)  # B8: integer (A+1)/2
+  delta = (a - 1) / ((n - 1) * np.exp(RAW[:, 3]))  # B7
+  sigma2 = np.exp(RAW[:, 2])
+  np.testing.assert_allclose(win.gx, gx, rtol=1e-6)
+  np.testing.assert_allclose(win.delta, delta, rtol=1e-6)
+  grid = np.arange(n) - n // 2 - 0.5  # B6: -2.5..1.5
+  mu = gx[:, None] + grid[None, :] * delta[:, None]  # [B, N]
+  f = np.exp(-(((np.arange(a)[None, None, :] - mu[:, :, None])
+                / (2 * sigma2[:, None, None]))**2))  # B2: squared quotient
+  f /= np.maximum(f.sum(2, keepdims=True), 1e-8)
+  np.testing.assert_allclose(fx, f, atol=1e-6)
+
+
+def test_tiled_colour_read_and_write_equal_per_channel_filterbanks():
+  rng = np.random.default_rng(0)
+  b, c, a, n = 2, 3, 7, 3
+  images = rng.random((b, c, a, a)).astype(np.float32)
+  patches = rng.random((b, c, n, n)).astype(np.float32)
+  fx = rng.random((b, n, a)).astype(np.float32)
+  fy = rng.random((b, n, a)).astype(np.float32)
+
+  def build():
+    read = model.read_patches(tf.constant(images), tf.constant(fx), tf.constant(fy))
+    write = model.write_patches(tf.constant(patches), tf.constant(fx), tf.constant(fy))
+    # The original's formulation: C*B grey images (channel-major), filterbanks tiled C times.
+    grey = tf.reshape(tf.transpose(images, [1, 0, 2, 3]), [c * b, a, a])  # [C*B, A, A]
+    tfx, tfy = tf.tile(fx, [c, 1, 1]), tf.tile(fy, [c, 1, 1])  # [C*B, N, A]
+    tiled = tf.matmul(tfy, tf.matmul(grey, tfx, transpose_b=True))  # [C*B, N, N]
+    tiled = tf.transpose(tf.reshape(tiled, [c, b, n, n]), [1, 0, 2, 3])  # [B, C, N, N]
+    return read, write, tiled
+
+  read, write, tiled = run(build)
+  for i in range(b):
+    for ch in range(c):
+      np.testing.assert_allclose(read[i, ch], fy[i] @ images[i, ch] @ fx[i].T, rtol=1e-5)
+      np.testing.assert_allclose(write[i, ch], fy[i].T @ patches[i, ch] @ fx[i], rtol=1e-5)
+  np.testing.assert_allclose(read, tiled, rtol=1e-5)
+
+
+def draw_values(config, batch=5, seed=0):
+  images = np.random.default_rng(seed).random((batch, config.image_size, config.image_size,
+                                               config.channels)).astype(np.float32)
+
+  def build():
+    d = model.build_draw(tf.constant(images), config, training=False)
+    return d._replace(**{k: tf.no_op() for k, v in d._asdict().items() if v is None})
+
+  return images, run(build)
+
+
+@pytest.mark.parametrize("compat", model.COMPATS)
+def test_kl_matches_closed_form(compat):
+  config = TINY._replace(compat=compat)
+  _, d = draw_values(config)
+  mu, sigma = d.mus, np.exp(d.log_sigmas)
+  # KL(N(mu, sigma^2) || N(0, 1)) per step, with the original's B4 constant where asked.
+  kl = 0.5 * np.sum(mu**2 + sigma**2 - np.log(sigma**2) - 1, axis=2)  # [T, B]
+  if compat == "original":
+    kl += (config.latent_size - config.timesteps) / 2
+  np.testing.assert_allclose(d.kl_per_step, kl, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(d.latent_loss_per_image, kl.sum(0), rtol=1e-4, atol=1e-6)
+  assert d.latent_loss == pytest.approx(kl.sum(0).mean(), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("loss", model.LOSSES)
+def test_generation_loss_matches_numpy(loss):
+  images, d = draw_values(TINY._replace(loss=loss))
+  p = d.canvases[-1].astype(np.float64)
+  if loss == "l2":
+    per_image = 0.5 * ((images - p)**2).sum((1, 2, 3))
+    total = per_image.sum()  # tf.nn.l2_loss: summed over the batch too
+  else:
+    per_image = -(images * np.log(p) + (1 - images) * np.log(1 - p)).sum((1, 2, 3))
+    total = per_image.mean()
+  np.testing.assert_allclose(d.gen_loss_per_image, per_image, rtol=1e-4)
+  assert d.gen_loss == pytest.approx(total, rel=1e-4)
+  assert d.loss == pytest.approx(d.gen_loss + d.latent_loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("read_attn,write_attn", [(True, True), (False, False), (True, False)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_shapes_for_any_batch_and_attention(read_attn, write_attn, batch):
+  config = TINY._replace(read_attn=read_attn, write_attn=write_attn)
+  _, d = draw_values(config, batch=batch)
+  t, a, c = config.timesteps, config.image_size, config.channels
+  assert d.canvases.shape == (t, batch, a, a, c)
+  assert d.mus.shape == (t, batch, config.latent_size)
+  assert (d.read_windows is None) != read_attn
+  assert (d.write_windows is None) != write_attn
+  if read_attn:
+    assert d.read_windows.gx.shape == (t, batch)
+  assert ((d.canvases > 0) & (d.canvases < 1)).all()
+
+
+def variable_names(config):
+  with tf.Graph().as_default():
+    model.build_draw(tf1.placeholder(tf.float32, [None, 8, 8, 3]), config)
+    return sorted(v.op.name for v in tf1.trainable_variables())
+
+
+def test_variables_have_stable_scopes_independent_of_t():
+  names = variable_names(TINY)
+  assert names == variable_names(TINY._replace(timesteps=7))
+  assert names == [
+      "decoder/bias", "decoder/kernel", "encoder/bias", "encoder/kernel", "log_sigma/b",
+      "log_sigma/w", "mu/b", "mu/w", "read/window/b", "read/window/w", "write/patch/b",
+      "write/patch/w", "write/window/b", "write/window/w"
+  ]
+
+
+@pytest.mark.parametrize("compat,shape", [("paper", [TINY.timesteps, 2, TINY.latent_size]),
+                                           ("original", [2, TINY.latent_size])])
+def test_eps_fresh_each_step_in_paper_one_per_batch_in_original_b3(compat, shape):
+  images = np.zeros((2, 8, 8, 3), np.float32)
+  with tf.Graph().as_default() as g:
+    model.build_draw(tf.constant(images), TINY._replace(compat=compat), training=False)
+    noise = [op for op in g.get_operations()
+             if op.type == "RandomStandardNormal" and "Initializer" not in op.name]
+    with tf1.Session() as sess:
+      assert [list(sess.run(op.outputs[0]).shape) for op in noise] == [shape]
+
+
+def test_training_step_changes_weights_and_steps_lower_the_loss():
+  images = np.zeros((4, 8, 8, 3), np.float32)
+  images[:, :, :4] = 0.9  # a left half the model must learn to draw
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    d = model.build_draw(tf.constant(images), TINY._replace(learning_rate=1e-2))
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      before = sess.run(tf1.trainable_variables())
+      losses = [sess.run([d.train_op, d.loss])[1] for _ in range(40)]
+      after = sess.run(tf1.trainable_variables())
+      assert sess.run(d.global_step) == 40
+  changed = [not np.array_equal(x, y) for x, y in zip(before, after)]
+  assert all(changed)
+  assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_original_gives_no_gradient_to_g_y():
+  images = np.random.default_rng(4).random((2, 8, 8, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    d = model.build_draw(tf.constant(images), TINY._replace(compat="original"), training=False)
+    w = [v for v in tf1.trainable_variables() if v.op.name == "read/window/w"][0]
+    grad = tf.gradients(d.loss, w)[0]  # [H, 5]
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      g = sess.run(grad)
+  assert np.all(g[:, 1] == 0) and np.any(g[:, 0] != 0)
+
+
+def test_sampler_uses_no_encoder_and_is_reproducible():
+  noise = np.random.default_rng(5).standard_normal((TINY.timesteps, 6, TINY.latent_size))
+  with tf.Graph().as_default():
+    model.build_draw(tf1.placeholder(tf.float32, [None, 8, 8, 3]), TINY, training=False)
+    s = model.build_sampler(6, TINY, noise=tf.constant(noise, tf.float32))
+    # Nothing the samples depend on is an encoder variable or an input placeholder.
+    ops, stack = set(), [s.canvases.op]
+    while stack:
+      op = stack.pop()
+      if op not in ops:
+        ops.add(op)
+        stack.extend(i.op for i in op.inputs)
+    names = {op.name for op in ops}
+    assert not any(n.startswith(("encoder/", "read/", "mu/", "log_sigma/")) for n in names)
+    assert not any(op.type == "Placeholder" for op in ops)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      first, again = sess.run(s.canvases), sess.run(s.canvases)
+  assert first.shape == (TINY.timesteps, 6, 8, 8, 3)
+  np.testing.assert_array_equal(first, again)
