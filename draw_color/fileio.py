@@ -29,6 +29,9 @@ def atomic_path(path, suffix=None):
   fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix,
                              dir=directory)
   os.close(fd)
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
   try:
     yield tmp
     os.replace(tmp, path)

@@ -228,12 +228,19 @@ def _to_images(canvases):
   return tf.transpose(tf.sigmoid(tf.stack(canvases)), [0, 1, 3, 4, 2])  # [T, B, A, A, C]
 
 
+def noise_shape(config, batch):
+  """Shape of the eps of eq. 6: [T, B, Z], fresh at every step, or [B, Z] reused (B3)."""
+  if config.compat == "original":
+    return [batch, config.latent_size]
+  return [config.timesteps, batch, config.latent_size]
+
+
 def build_draw(images, config, training=True, noise=None):
   """Builds DRAW over `images` [B, A, A, C] in [0, 1]; returns a DrawGraph.
 
   B may be unknown (None): any batch size works, 1 and a last partial batch included.
-  `noise`, if given, is the eps of eq. 6: [T, B, Z] (paper) or [B, Z] (original, B3);
-  otherwise it is drawn in the graph. `training` adds the Adam step and the global step.
+  `noise`, if given, is the eps of eq. 6, shaped as noise_shape says; otherwise it is
+  drawn in the graph. `training` adds the Adam step and the global step.
   """
   cfg = config
   if cfg.compat not in COMPATS:
@@ -244,10 +251,7 @@ def build_draw(images, config, training=True, noise=None):
   batch = tf.shape(images)[0]
   x = tf.transpose(images, [0, 3, 1, 2])  # [B, C, A, A]
   if noise is None:
-    if cfg.compat == "original":
-      noise = tf.random.normal([batch, cfg.latent_size])  # B3: one eps reused at every step.
-    else:
-      noise = tf.random.normal([cfg.timesteps, batch, cfg.latent_size])  # fresh eps_t
+    noise = tf.random.normal(noise_shape(cfg, batch))
   canvas = tf.zeros_like(x)  # c_0 = 0
   enc_state = _zeros_state(batch, cfg.hidden_size)
   dec_state = _zeros_state(batch, cfg.hidden_size)

@@ -1,0 +1,264 @@
+"""CelebA faces for DRAW: file lists, centre crop + resize, a uint8 cache and shuffled batches.
+
+The 178x218 aligned faces are centre cropped to 108x108 and resized to 64x64 (the DCGAN
+recipe), decoded once into a uint8 `.npy` cache that later runs memory-map, and served as
+float32 batches in [0, 1] whose order depends only on (seed, epoch), so a resumed run sees
+exactly the batches it would have seen.
+"""
+
+import concurrent.futures
+import hashlib
+import os
+import time
+
+import numpy as np
+from PIL import Image
+
+from draw_color.fileio import UserError, atomic_path, write_json
+
+SPLITS = ("train", "valid", "test", "all")
+_PARTITION_IDS = {"train": "0", "valid": "1", "test": "2"}  # list_eval_partition.txt codes
+_GET_DATA = "run `make data` or see data/README.md"
+_noted_no_partition = set()  # data dirs already told that they have no partition file
+
+
+def list_images(data_dir, split, log=print):
+  """Returns the sorted paths of the `split` images under DATA_DIR/img_align_celeba.
+
+  The official DATA_DIR/list_eval_partition.txt picks the split; files it lists but that are
+  not on disk are left out, so a subset of CelebA works. Without it every image is used,
+  whatever the split.
+  """
+  if split not in SPLITS:
+    raise UserError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+  image_dir = os.path.join(data_dir, "img_align_celeba")
+  if not os.path.isdir(image_dir):
+    raise UserError(f"no CelebA images: {image_dir} does not exist; {_GET_DATA}")
+  names = sorted(name for name in os.listdir(image_dir) if name.endswith(".jpg"))
+  if not names:
+    raise UserError(f"no CelebA images: {image_dir} holds no .jpg files; {_GET_DATA}")
+  partition_path = os.path.join(data_dir, "list_eval_partition.txt")
+  if os.path.exists(partition_path):
+    if split != "all":
+      in_split = _read_partition(partition_path)[_PARTITION_IDS[split]]
+      names = [name for name in names if name in in_split]
+      if not names:
+        raise UserError(f"none of the images in {image_dir} are in the {split} split of "
+                        f"{partition_path}; {_GET_DATA}")
+  elif data_dir not in _noted_no_partition:
+    _noted_no_partition.add(data_dir)
+    log(f"note: {partition_path} not found; using all {len(names):,} images for every split")
+  return [os.path.join(image_dir, name) for name in names]
+
+
+def _read_partition(path):
+  """Returns {"0": train names, "1": valid names, "2": test names} from list_eval_partition.txt."""
+  splits = {code: set() for code in _PARTITION_IDS.values()}
+  with open(path) as f:
+    for line_number, line in enumerate(f, 1):
+      fields = line.split()  # also strips the CRLF of the original file
+      if not fields:
+        continue
+      if len(fields) != 2 or fields[1] not in splits:
+        raise UserError(f"{path}:{line_number}: expected '<file> <0|1|2>', got {line.strip()!r}")
+      splits[fields[1]].add(fields[0])
+  return splits
+
+
+def preprocess(path, crop_size=108, image_size=64):
+  """Decodes one image, centre crops it to crop_size and resizes it.
+
+  Returns:
+    uint8 [image_size, image_size, 3].
+  """
+  return _crop_resize(_read_rgb(path), path, crop_size, image_size)
+
+
+def _read_rgb(path):
+  """Decodes `path` to an RGB PIL image; UserError naming the file if that fails."""
+  try:
+    with Image.open(path) as image:
+      return image.convert("RGB")
+  # Pillow reports broken or truncated files as OSError, and some bad headers as the others.
+  except (OSError, ValueError, SyntaxError) as e:
+    raise UserError(f"cannot read image {path}: {e}") from e
+
+
+def _crop_resize(image, path, crop_size, image_size):
+  """Centre crop as in carpedm20/DCGAN-tensorflow's center_crop, then bilinear resize."""
+  w, h = image.size
+  if crop_size > min(w, h):
+    raise UserError(f"crop size {crop_size} is larger than image {path} ({w}x{h})")
+  top = int(round((h - crop_size) / 2.))
+  left = int(round((w - crop_size) / 2.))
+  image = image.crop((left, top, left + crop_size, top + crop_size))
+  return np.asarray(image.resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
+
+
+def _preprocess_chunk(paths, crop_size, image_size):
+  """Worker: preprocesses `paths`, skipping unreadable files.
+
+  Returns:
+    uint8 [len(paths), image_size, image_size, 3] (zeros where a file failed) and
+    {index in chunk: error message} for the files that failed.
+  """
+  images = np.zeros([len(paths), image_size, image_size, 3], np.uint8)
+  failed = {}
+  for k, path in enumerate(paths):
+    try:
+      image = _read_rgb(path)
+    except UserError as e:
+      failed[k] = str(e)
+      continue
+    # Outside the try: a crop larger than the images is a setting to fix, not a file to skip.
+    images[k] = _crop_resize(image, path, crop_size, image_size)
+  return images, failed
+
+
+def default_cache_dir(data_dir):
+  """DATA_DIR/cache when DATA_DIR is writable, else $XDG_CACHE_HOME/draw_color (~/.cache)."""
+  # Root passes os.access everywhere; a directory without write bits is still meant read-only.
+  if os.access(data_dir, os.W_OK) and os.stat(data_dir).st_mode & 0o222:
+    return os.path.join(data_dir, "cache")
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "draw_color")
+
+
+def cache_path(paths, split, crop_size, image_size, cache_dir):
+  """The cache file for this image list; its `.json` sidecar has the same stem.
+
+  The name holds a hash of the file names, so adding or removing images builds a new cache.
+  """
+  names = "\n".join(os.path.basename(path) for path in paths)
+  digest = hashlib.sha1(names.encode()).hexdigest()[:10]
+  name = f"celeba-{split}-crop{crop_size}-{image_size}px-{len(paths)}img-{digest}.npy"
+  return os.path.join(cache_dir, name)
+
+
+def load(data_dir, split="train", crop_size=108, image_size=64, cache_dir=None, workers=None,
+         log=print):
+  """Returns the preprocessed images of a split, building the cache on first use.
+
+  The cache is built by `workers` threads (default: all cores). Unreadable images are
+  skipped with a warning; the kept file names, in row order, are in the cache's `.json`
+  sidecar.
+
+  Returns:
+    read-only memory-mapped uint8 [N, image_size, image_size, 3].
+  """
+  paths = list_images(data_dir, split, log=log)
+  if cache_dir is None:
+    cache_dir = default_cache_dir(data_dir)
+  path = cache_path(paths, split, crop_size, image_size, cache_dir)
+  if not os.path.exists(path):
+    _build(path, paths, crop_size, image_size, workers or os.cpu_count() or 1, log)
+  try:
+    images = np.load(path, mmap_mode="r")
+  except (OSError, ValueError) as e:
+    raise UserError(f"cannot read cache {path} ({e}); delete it to rebuild") from e
+  if images.dtype != np.uint8 or images.shape[1:] != (image_size, image_size, 3):
+    raise UserError(f"cache {path} holds {images.dtype} {images.shape}, not uint8 "
+                    f"[N, {image_size}, {image_size}, 3]; delete it to rebuild")
+  return images
+
+
+def _build(path, paths, crop_size, image_size, workers, log):
+  """Preprocesses `paths` into the uint8 .npy cache at `path` and its .json sidecar."""
+  n = len(paths)
+  workers = min(workers, n)
+  log(f"building {path} from {n:,} images with {workers} threads")
+  chunk = max(1, min(256, -(-n // (4 * workers))))  # several chunks per worker, for balance
+  chunks = [paths[i:i + chunk] for i in range(0, n, chunk)]
+  kept, skipped = [], []
+  start = last_log = time.monotonic()
+  with atomic_path(path) as tmp:
+    images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                       shape=(n, image_size, image_size, 3))
+    # Threads, not processes: Pillow releases the GIL while it decodes and resizes (2 threads
+    # run ~1.6x one on 2 cores), and processes would have to be spawned (forking a process
+    # that runs TensorFlow can deadlock), re-importing TensorFlow in every worker.
+    pool = concurrent.futures.ThreadPoolExecutor(workers)
+    try:
+      results = pool.map(_preprocess_chunk, chunks, [crop_size] * len(chunks),
+                         [image_size] * len(chunks))
+      done = 0
+      for chunk_paths, (chunk_images, failed) in zip(chunks, results):
+        for k, chunk_path in enumerate(chunk_paths):
+          if k in failed:
+            log(f"warning: {failed[k]}; skipping it")
+            skipped.append(chunk_path)
+          else:
+            images[len(kept)] = chunk_images[k]
+            kept.append(chunk_path)
+        done += len(chunk_paths)
+        now = time.monotonic()
+        if now - last_log >= 2. and done < n:
+          last_log = now
+          rate = done / (now - start)
+          log(f"  {done:,}/{n:,} images, {rate:,.0f} images/s, ETA {(n - done) / rate:,.0f} s")
+    finally:
+      # Otherwise an error (or Ctrl-C) would first wait for every queued chunk to be decoded.
+      pool.shutdown(cancel_futures=True)
+    if not kept:
+      raise UserError(f"none of the {n:,} images in {os.path.dirname(paths[0])} could be read")
+    images.flush()
+    if skipped:
+      # The .npy header fixes the row count, so drop the unused rows with a copy.
+      with atomic_path(tmp) as compact:
+        np.save(compact, images[:len(kept)])
+    del images
+    write_json(os.path.splitext(path)[0] + ".json", {
+        "files": [os.path.basename(p) for p in kept],
+        "skipped": [os.path.basename(p) for p in skipped],
+        "image_dir": os.path.abspath(os.path.dirname(paths[0])),
+        "crop_size": crop_size,
+        "image_size": image_size,
+    })
+  seconds = time.monotonic() - start
+  log(f"cached {len(kept):,} images in {seconds:.1f} s ({len(kept) / seconds:,.0f} images/s)"
+      + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
+
+
+class Batches:
+  """Shuffled minibatches of a uint8 [N, S, S, 3] array, reproducible from (seed, epoch).
+
+  Every image appears once per epoch; the last batch is smaller when batch_size does not
+  divide N.
+  """
+
+  def __init__(self, images, batch_size, seed):
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be positive, got {batch_size}")
+    self._images = images
+    self._batch_size = batch_size
+    self._seed = seed
+
+  @property
+  def steps_per_epoch(self):
+    return -(-len(self._images) // self._batch_size)
+
+  def epoch(self, epoch_index, start_step=0):
+    """Yields the batches of one epoch from batch `start_step` on (to resume mid-epoch).
+
+    Yields:
+      float32 [b, S, S, 3] in [0, 1], b = batch_size except maybe for the last batch.
+    """
+    if not 0 <= start_step <= self.steps_per_epoch:
+      raise ValueError(f"start_step {start_step} not in [0, {self.steps_per_epoch}]")
+    order = np.random.default_rng([self._seed, epoch_index]).permutation(len(self._images))
+    for start in range(start_step * self._batch_size, len(order), self._batch_size):
+      # Sorted indices read the memory map front to back; the order within a batch is moot.
+      index = np.sort(order[start:start + self._batch_size])
+      yield _to_float(self._images[index])
+
+
+def fixed_batch(images, n):
+  """The first n images, as float32 [n, S, S, 3] in [0, 1] (the same pictures every run)."""
+  if n > len(images):
+    raise UserError(f"asked for {n} fixed images but the data holds only {len(images)}")
+  return _to_float(images[:n])
+
+
+def _to_float(images):
+  """uint8 [...] -> float32 [...] in [0, 1]."""
+  return np.divide(images, np.float32(255), dtype=np.float32)

@@ -1,0 +1,117 @@
+"""Colour DRAW on CelebA: `python -m draw_color.main --mode=train [--flags]`.
+
+The only place flags live: they are turned into one immutable train.RunConfig and handed
+to the library, which never reads FLAGS.
+"""
+
+import os
+import sys
+
+# Before TensorFlow is imported (by the modules below): keep its C++ start-up chatter out of
+# the progress lines; a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from draw_color import celeba
+from draw_color import fileio
+from draw_color import model
+from draw_color import train
+
+FLAGS = flags.FLAGS
+
+# What to do.
+flags.DEFINE_enum("mode", "train", ["train"], "What to run: train (or resume) the model.")
+
+# Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
+flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
+                     lower_bound=1)
+flags.DEFINE_integer("latent_size", 10, "Size of the latent z_t of each step.", lower_bound=1)
+flags.DEFINE_integer("hidden_size", 256, "Units of each of the encoder and decoder LSTMs.",
+                     lower_bound=1)
+flags.DEFINE_integer("read_n", 5, "N of the N x N read attention window.", lower_bound=2)
+flags.DEFINE_integer("write_n", 5, "N of the N x N write attention window.", lower_bound=2)
+flags.DEFINE_boolean("read_attn", True, "Read with attention (else the whole image and error).")
+flags.DEFINE_boolean("write_attn", True, "Write with attention (else a dense canvas update).")
+flags.DEFINE_enum("compat", "paper", list(model.COMPATS),
+                  "paper: the DRAW paper's maths; original: the original code's, bug for bug.")
+flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
+                  "l2: the blog's summed squared error; bernoulli: the paper's cross-entropy.")
+
+# Data: CelebA aligned faces, centre-cropped and resized.
+flags.DEFINE_string("data_dir", "data/celeba",
+                    "Folder holding img_align_celeba/ and list_eval_partition.txt.")
+flags.DEFINE_enum("split", "train", list(celeba.SPLITS), "Official CelebA split to use.")
+flags.DEFINE_integer("image_size", 64, "Side of the square images the model sees.",
+                     lower_bound=2)
+flags.DEFINE_integer("crop_size", 108, "Side of the centre crop taken before resizing.",
+                     lower_bound=1)
+flags.DEFINE_string("cache_dir", None,
+                    "Where the decoded uint8 cache goes (default: DATA_DIR/cache or ~/.cache).")
+
+# Training: Adam with each gradient clipped on its own, as the original.
+flags.DEFINE_integer("epochs", 10, "Passes over the split.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 64, "Images per step (the last partial batch is kept).",
+                     lower_bound=1)
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0)
+flags.DEFINE_float("beta1", 0.5, "Adam beta1.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("clip", 5.0, "Each gradient tensor is clipped to this norm.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("max_steps", 0, "Stop at this global step (0: no limit).", lower_bound=0)
+flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.")
+
+# Output: checkpoints, pictures and summaries in the logdir.
+flags.DEFINE_string("logdir", "runs/celeba", "Folder of checkpoints, summaries and pictures.")
+flags.DEFINE_integer("checkpoint_every", 800, "Steps between checkpoints.", lower_bound=1)
+flags.DEFINE_integer("keep_checkpoints", 2, "Checkpoints kept on disk.", lower_bound=1)
+flags.DEFINE_integer("image_every", 800, "Steps between canvas grids of the fixed batch.",
+                     lower_bound=1)
+flags.DEFINE_float("progress_secs", 5.0, "Seconds between progress lines.", lower_bound=0.0)
+
+# Device.
+flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
+
+flags.register_validator(
+    "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
+    message="--device must be auto, cpu or gpu:N (N a GPU index, e.g. gpu:0)")
+flags.register_validator("learning_rate", lambda v: v > 0,
+                         message="--learning_rate must be positive")
+flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
+flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
+
+
+def config_from_flags():
+  """FLAGS -> one immutable train.RunConfig."""
+  return train.RunConfig(
+      model=model.ModelConfig(
+          image_size=FLAGS.image_size, channels=3, timesteps=FLAGS.timesteps,
+          latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
+          write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
+          compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
+          beta1=FLAGS.beta1, clip=FLAGS.clip),
+      data_dir=FLAGS.data_dir, split=FLAGS.split, crop_size=FLAGS.crop_size,
+      cache_dir=FLAGS.cache_dir, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+      max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
+      checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+      image_every=FLAGS.image_every, progress_secs=FLAGS.progress_secs, device=FLAGS.device)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
+  logging.get_absl_handler().use_absl_log_file = False
+  config = config_from_flags()
+  try:
+    train.train(config)
+  except fileio.UserError as e:
+    sys.stderr.write("error: %s\n" % e)
+    return 1
+  except KeyboardInterrupt:
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,229 @@
+"""The training loop: data, graph, session, progress, summaries, pictures, checkpoints, resume."""
+
+import collections
+import json
+import os
+import signal
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from draw_color import celeba
+from draw_color import fileio
+from draw_color import images as imaging
+from draw_color import model
+
+tf1 = tf.compat.v1
+
+RunConfig = collections.namedtuple(
+    "RunConfig",
+    [
+        "model",  # model.ModelConfig
+        "data_dir",  # CelebA root: img_align_celeba/ and list_eval_partition.txt.
+        "split",  # One of celeba.SPLITS.
+        "crop_size",  # Centre crop before resizing to model.image_size.
+        "cache_dir",  # Where the uint8 cache goes; None for the default.
+        "epochs",  # Passes over the split.
+        "batch_size",  # Images per step; the last partial batch is kept.
+        "max_steps",  # Stop at this global step; 0 for no limit.
+        "seed",  # Shuffling, initialisation and noise.
+        "logdir",  # Checkpoints, hparams.json, summaries and pictures.
+        "checkpoint_every",  # Steps between checkpoints.
+        "keep_checkpoints",  # Checkpoints kept on disk.
+        "image_every",  # Steps between canvas grids of the fixed batch.
+        "progress_secs",  # Seconds between progress lines.
+        "device",  # "auto", "cpu" or "gpu:N".
+    ])
+
+# The ModelConfig fields a checkpoint cannot be resumed with different values of.
+ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
+                "write_n", "read_attn", "write_attn", "compat", "loss")
+HPARAMS = "hparams.json"
+FIXED_BATCH = 64  # the original's 8x8 picture grid
+
+
+def check_hparams(logdir, config):
+  """Stops with one message naming every architecture flag that differs from the logdir's."""
+  path = os.path.join(logdir, HPARAMS)
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)["model"]
+  except (OSError, ValueError, KeyError) as e:
+    raise fileio.UserError("cannot read %s (%s); remove it or use another --logdir" % (path, e))
+  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config, k), saved.get(k))
+                for k in ARCHITECTURE if saved.get(k) != getattr(config, k)]
+  if mismatches:
+    raise fileio.UserError("%s was trained with other flags: %s; pass the checkpoint's values "
+                           "or use another --logdir" % (logdir, ", ".join(mismatches)))
+
+
+def write_hparams(config):
+  fileio.write_json(os.path.join(config.logdir, HPARAMS), {
+      "model": config.model._asdict(),
+      "data": {"data_dir": config.data_dir, "split": config.split,
+               "crop_size": config.crop_size},
+      "training": {"batch_size": config.batch_size, "epochs": config.epochs,
+                   "seed": config.seed},
+  })
+
+
+def device_scope(device):
+  """--device -> a tf.device name, or None for TensorFlow's own choice."""
+  if device == "auto":
+    return None
+  if device == "cpu":
+    return "/cpu:0"
+  index = int(device.split(":")[1])
+  gpus = tf.config.list_physical_devices("GPU")
+  if index >= len(gpus):
+    raise fileio.UserError(
+        "--device=%s but TensorFlow sees %d GPU(s); install tensorflow[and-cuda] and check "
+        "nvidia-smi, or use --device=cpu" % (device, len(gpus)))
+  return "/gpu:%d" % index
+
+
+def session_config():
+  return tf1.ConfigProto(allow_soft_placement=True)
+
+
+def _duration(seconds):
+  seconds = int(max(seconds, 0))
+  h, rest = divmod(seconds, 3600)
+  m, s = divmod(rest, 60)
+  return "%dh%02dm%02ds" % (h, m, s) if h else "%dm%02ds" % (m, s)
+
+
+class _Progress:
+  """Prints a progress line every `every` seconds: position, losses, images/s, ETA."""
+
+  def __init__(self, every, first_step, last_step, steps_per_epoch, epochs):
+    self.every, self.last_step = every, last_step
+    self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
+    self.mark_time, self.mark_step = time.time(), first_step
+    self.images = 0
+    self.rate = None
+
+  def update(self, step, batch, gen, lat, force=False):
+    now = time.time()
+    if self.rate is None and not force:
+      # The first run of a session includes TensorFlow's graph optimisation: time it apart.
+      logging.info("step %d took %.1f s (the first step also optimises the graph)", step,
+                   now - self.mark_time)
+      self.mark_time, self.mark_step, self.rate = now, step, 0.0
+      return
+    self.images += batch
+    if not force and now - self.mark_time < self.every:
+      return
+    elapsed = max(now - self.mark_time, 1e-9)
+    steps_per_sec = (step - self.mark_step) / elapsed
+    self.rate = self.images / elapsed
+    eta = (self.last_step - step) / steps_per_sec if steps_per_sec else float("inf")
+    epoch, in_epoch = divmod(step - 1, self.steps_per_epoch)
+    logging.info("epoch %d/%d  step %d/%d (%d/%d in epoch)  gen %.2f  latent %.2f  "
+                 "%.0f img/s  ETA %s", epoch + 1, self.epochs, step, self.last_step,
+                 in_epoch + 1, self.steps_per_epoch, gen, lat, self.rate, _duration(eta))
+    self.mark_time, self.mark_step, self.images = now, step, 0
+
+
+def _save_canvases(sess, graph, x, fixed, config, step, writer):
+  """The original's pictures: the 8x8 grid of each step's canvas for the fixed batch."""
+  canvases = sess.run(graph.canvases, {x: fixed})  # [T, B, A, A, C]
+  folder = os.path.join(config.logdir, "images")
+  for t, canvas in enumerate(canvases):
+    picture = imaging.grid(imaging.to_uint8(canvas))
+    imaging.save_png(os.path.join(folder, "step%07d_t%02d.png" % (step, t + 1)), picture)
+  writer.add_summary(imaging.image_summary("canvas/final", picture), step)
+  strip = imaging.grid(imaging.to_uint8(canvases[:, :8].transpose(1, 0, 2, 3, 4).reshape(
+      (-1,) + canvases.shape[2:])), cols=len(canvases))  # [8 faces x T steps]
+  writer.add_summary(imaging.image_summary("canvas/steps", strip), step)
+
+
+class _Interrupt:
+  """Turns SIGTERM into KeyboardInterrupt, so a killed run checkpoints like a Ctrl-C."""
+
+  def __enter__(self):
+    self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+  def __exit__(self, *exc):
+    signal.signal(signal.SIGTERM, self.previous)
+
+  @staticmethod
+  def _raise(signum, frame):
+    raise KeyboardInterrupt
+
+
+def train(config):
+  """Trains (or resumes) colour DRAW on CelebA as `config` says; returns the final step."""
+  cfg, mcfg = config, config.model
+  check_hparams(cfg.logdir, mcfg)
+  data = celeba.load(cfg.data_dir, cfg.split, crop_size=cfg.crop_size,
+                     image_size=mcfg.image_size, cache_dir=cfg.cache_dir, log=logging.info)
+  batches = celeba.Batches(data, cfg.batch_size, cfg.seed)
+  fixed = celeba.fixed_batch(data, FIXED_BATCH)
+  last_step = cfg.epochs * batches.steps_per_epoch
+  if cfg.max_steps:
+    last_step = min(last_step, cfg.max_steps)
+  logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
+               len(data), cfg.split, batches.steps_per_epoch, last_step)
+
+  device = device_scope(cfg.device)
+  with tf.Graph().as_default():
+    tf1.set_random_seed(cfg.seed)
+    with tf.device(device):
+      x = tf1.placeholder(tf.float32, [None, mcfg.image_size, mcfg.image_size, mcfg.channels],
+                          name="images")
+      # eps drawn from (seed, global step) without state, so a resumed run draws the same
+      # noise as an uninterrupted one.
+      global_step = tf1.train.get_or_create_global_step()
+      noise = tf.random.stateless_normal(
+          model.noise_shape(mcfg, tf.shape(x)[0]),
+          seed=tf.stack([tf.constant(cfg.seed, tf.int64), global_step]))
+      graph = model.build_draw(x, mcfg, noise=noise)
+    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints)
+    writer = tf1.summary.FileWriter(cfg.logdir)
+    with tf1.Session(config=session_config()) as sess, _Interrupt():
+      latest = tf1.train.latest_checkpoint(cfg.logdir)
+      if latest:
+        saver.restore(sess, latest)
+        logging.info("resumed from %s", latest)
+      else:
+        sess.run(tf1.global_variables_initializer())
+        write_hparams(cfg)
+        writer.add_graph(tf1.get_default_graph())
+      step = int(sess.run(graph.global_step))
+      save_path = os.path.join(cfg.logdir, "model.ckpt")
+      progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
+                           cfg.epochs)
+      fetches = [graph.train_op, graph.gen_loss, graph.latent_loss, graph.loss]
+      try:
+        while step < last_step:
+          epoch, start = divmod(step, batches.steps_per_epoch)
+          for batch in batches.epoch(epoch, start):
+            _, gen, lat, loss = sess.run(fetches, {x: batch})
+            step += 1
+            if not np.isfinite(loss):
+              raise fileio.UserError(
+                  "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
+                  "lower --learning_rate or --clip" % (loss, step, cfg.logdir))
+            writer.add_summary(imaging.scalar_summary(
+                {"loss/generation": gen, "loss/latent": lat, "loss/total": loss}), step)
+            progress.update(step, len(batch), gen, lat, force=step == last_step)
+            if step % cfg.image_every == 0:
+              _save_canvases(sess, graph, x, fixed, cfg, step, writer)
+            if step % cfg.checkpoint_every == 0 or step == last_step:
+              saver.save(sess, save_path, global_step=graph.global_step)
+            if step == last_step:
+              break
+      except KeyboardInterrupt:
+        # The global step, not `step`: an interrupted sess.run may or may not have applied.
+        path = saver.save(sess, save_path, global_step=graph.global_step)
+        logging.info("interrupted; saved %s; run the same command to resume", path)
+        raise
+      finally:
+        writer.close()
+  logging.info("done: step %d, checkpoints in %s", step, cfg.logdir)
+  return step

@@ -1,0 +1,274 @@
+"""Tests for the CelebA loader on small JPEGs made here (plus one check of the shared data)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from draw_color import celeba
+from draw_color.fileio import UserError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_CELEBA = os.path.join(REPO_ROOT, "..", "shared", "data", "celeba")
+
+
+def _write_jpeg(path, seed, width=40, height=30):
+  """A smooth random colour image, so the JPEG stays close to the pattern."""
+  rng = np.random.default_rng(seed)
+  y, x = np.mgrid[:height, :width]
+  base = rng.uniform(0, 255, 3)
+  slope = rng.uniform(-3, 3, [2, 3])
+  pixels = base + y[..., None] * slope[0] + x[..., None] * slope[1]  # [H, W, 3]
+  Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, quality=95)
+
+
+def _make_data(root, count, partition=None):
+  """DATA_DIR with images 000001.jpg.. and an optional {name: code} partition file."""
+  image_dir = root / "img_align_celeba"
+  image_dir.mkdir(parents=True)
+  for i in range(1, count + 1):
+    _write_jpeg(image_dir / f"{i:06d}.jpg", seed=i)
+  if partition is not None:
+    # CRLF and no final line end, as in the original file and the shared copy respectively.
+    (root / "list_eval_partition.txt").write_bytes(
+        "\r\n".join(f"{name} {code}" for name, code in partition.items()).encode())
+  return str(root)
+
+
+def _pil_expected(path, left, top, crop, size):
+  with Image.open(path) as image:
+    image = image.convert("RGB").crop((left, top, left + crop, top + crop))
+    return np.asarray(image.resize((size, size), Image.BILINEAR))
+
+
+def test_preprocess_equals_pillow_centre_crop_and_resize(tmp_path):
+  path = tmp_path / "a.jpg"
+  _write_jpeg(path, seed=0, width=40, height=30)
+  got = celeba.preprocess(str(path), crop_size=20, image_size=8)
+  assert got.dtype == np.uint8 and got.shape == (8, 8, 3)
+  # (40 - 20) / 2 = 10 from the left, (30 - 20) / 2 = 5 from the top.
+  np.testing.assert_array_equal(got, _pil_expected(path, 10, 5, 20, 8))
+
+
+def test_preprocess_crop_larger_than_image_names_file(tmp_path):
+  path = tmp_path / "small.jpg"
+  _write_jpeg(path, seed=0)
+  with pytest.raises(UserError, match=r"small\.jpg.*40x30"):
+    celeba.preprocess(str(path), crop_size=31, image_size=8)
+
+
+def test_list_images_filters_by_partition(tmp_path):
+  partition = {"000004.jpg": 1, "000001.jpg": 0, "000002.jpg": 2, "000003.jpg": 0,
+               "000005.jpg": 0, "000099.jpg": 0, "000098.jpg": 1}  # 98, 99 not on disk
+  data_dir = _make_data(tmp_path, 5, partition)
+  names = {split: [os.path.basename(p) for p in celeba.list_images(data_dir, split)]
+           for split in celeba.SPLITS}
+  assert names["train"] == ["000001.jpg", "000003.jpg", "000005.jpg"]
+  assert names["valid"] == ["000004.jpg"]
+  assert names["test"] == ["000002.jpg"]
+  assert names["all"] == [f"{i:06d}.jpg" for i in range(1, 6)]
+  assert celeba.list_images(data_dir, "train")[0] == os.path.join(
+      data_dir, "img_align_celeba", "000001.jpg")
+
+
+def test_list_images_without_partition_uses_all_sorted_and_notes_once(tmp_path):
+  data_dir = _make_data(tmp_path, 0)
+  for name in ["000003.jpg", "000001.jpg", "000002.jpg"]:
+    _write_jpeg(tmp_path / "img_align_celeba" / name, seed=0)
+  (tmp_path / "img_align_celeba" / "notes.txt").write_text("not an image")
+  log = []
+  for split in celeba.SPLITS:
+    paths = celeba.list_images(data_dir, split, log=log.append)
+    assert [os.path.basename(p) for p in paths] == ["000001.jpg", "000002.jpg", "000003.jpg"]
+  assert len(log) == 1 and "list_eval_partition.txt" in log[0]
+
+
+def test_list_images_without_images_names_path(tmp_path):
+  missing = tmp_path / "nowhere"
+  with pytest.raises(UserError, match="nowhere.*make data"):
+    celeba.list_images(str(missing), "train")
+  (tmp_path / "img_align_celeba").mkdir()
+  with pytest.raises(UserError, match="img_align_celeba.*make data"):
+    celeba.list_images(str(tmp_path), "train")
+
+
+def test_list_images_empty_split_and_bad_split(tmp_path):
+  data_dir = _make_data(tmp_path, 2, {"000001.jpg": 0, "000002.jpg": 0})
+  with pytest.raises(UserError, match="test split"):
+    celeba.list_images(data_dir, "test")
+  with pytest.raises(UserError, match="unknown split"):
+    celeba.list_images(data_dir, "validation")
+
+
+def test_load_builds_cache_once_and_reuses_it(tmp_path):
+  data_dir = _make_data(tmp_path / "data", 7)
+  cache_dir = str(tmp_path / "cache")
+  log = []
+  images = celeba.load(data_dir, "all", crop_size=20, image_size=8, cache_dir=cache_dir,
+                       workers=2, log=log.append)
+  paths = celeba.list_images(data_dir, "all")
+  expected = np.stack([celeba.preprocess(p, 20, 8) for p in paths])  # [7, 8, 8, 3]
+  assert isinstance(images, np.memmap) and not images.flags.writeable
+  np.testing.assert_array_equal(images, expected)
+  assert any("building" in line for line in log)
+  [cache] = [name for name in os.listdir(cache_dir) if name.endswith(".npy")]
+  with open(os.path.join(cache_dir, cache.replace(".npy", ".json"))) as f:
+    assert json.load(f)["files"] == [os.path.basename(p) for p in paths]
+  mtime = os.stat(os.path.join(cache_dir, cache)).st_mtime_ns
+
+  # Any decode now would fail loudly, so an identical result means nothing was decoded.
+  for path in paths:
+    with open(path, "wb") as f:
+      f.write(b"garbage")
+  log.clear()
+  again = celeba.load(data_dir, "all", crop_size=20, image_size=8, cache_dir=cache_dir,
+                      log=log.append)
+  np.testing.assert_array_equal(again, expected)
+  assert log == []
+  assert os.stat(os.path.join(cache_dir, cache)).st_mtime_ns == mtime
+  assert sorted(os.listdir(cache_dir)) == sorted([cache, cache.replace(".npy", ".json")])
+
+
+def test_cache_is_keyed_by_crop_size_and_image_list(tmp_path):
+  data_dir = _make_data(tmp_path / "data", 3)
+  cache_dir = tmp_path / "cache"
+  load = lambda **kw: celeba.load(data_dir, "all", cache_dir=str(cache_dir), workers=1,
+                                  log=lambda _: None, **kw)
+  a = load(crop_size=20, image_size=8)
+  b = load(crop_size=30, image_size=8)
+  c = load(crop_size=20, image_size=6)
+  assert a.shape == b.shape == (3, 8, 8, 3) and c.shape == (3, 6, 6, 3)
+  assert not np.array_equal(a, b)
+  assert len(list(cache_dir.glob("*.npy"))) == 3
+  _write_jpeg(tmp_path / "data" / "img_align_celeba" / "000004.jpg", seed=4)
+  assert load(crop_size=20, image_size=8).shape == (4, 8, 8, 3)
+  assert len(list(cache_dir.glob("*.npy"))) == 4
+
+
+def test_corrupt_image_is_skipped_and_named(tmp_path):
+  data_dir = _make_data(tmp_path / "data", 5)
+  bad = tmp_path / "data" / "img_align_celeba" / "000003.jpg"
+  bad.write_bytes(b"\xff\xd8 not really a jpeg")
+  log = []
+  images = celeba.load(data_dir, "all", crop_size=20, image_size=8,
+                       cache_dir=str(tmp_path / "cache"), workers=2, log=log.append)
+  good = [p for p in celeba.list_images(data_dir, "all") if p != str(bad)]
+  np.testing.assert_array_equal(images, np.stack([celeba.preprocess(p, 20, 8) for p in good]))
+  assert any("warning" in line and "000003.jpg" in line for line in log)
+  assert "skipped 1 unreadable" in log[-1]
+  [sidecar] = (tmp_path / "cache").glob("*.json")
+  meta = json.loads(sidecar.read_text())
+  assert meta["files"] == [os.path.basename(p) for p in good]
+  assert meta["skipped"] == ["000003.jpg"]
+
+
+def test_all_images_unreadable_raises_and_leaves_no_cache(tmp_path):
+  data_dir = _make_data(tmp_path / "data", 0)
+  for i in range(2):
+    (tmp_path / "data" / "img_align_celeba" / f"{i}.jpg").write_bytes(b"junk")
+  with pytest.raises(UserError, match="none of the 2 images"):
+    celeba.load(data_dir, "all", cache_dir=str(tmp_path / "cache"), workers=1,
+                log=lambda _: None)
+  assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_crop_larger_than_images_is_an_error_not_a_skip(tmp_path):
+  data_dir = _make_data(tmp_path / "data", 2)
+  with pytest.raises(UserError, match="crop size 108"):
+    celeba.load(data_dir, "all", cache_dir=str(tmp_path / "cache"), workers=1,
+                log=lambda _: None)
+
+
+def test_default_cache_dir(tmp_path, monkeypatch):
+  assert celeba.default_cache_dir(str(tmp_path)) == os.path.join(str(tmp_path), "cache")
+  read_only = tmp_path / "read_only"
+  read_only.mkdir(mode=0o555)
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+  assert celeba.default_cache_dir(str(read_only)) == str(tmp_path / "xdg" / "draw_color")
+  monkeypatch.delenv("XDG_CACHE_HOME")
+  monkeypatch.setenv("HOME", str(tmp_path / "home"))
+  assert celeba.default_cache_dir(str(read_only)) == str(tmp_path / "home" / ".cache" /
+                                                         "draw_color")
+
+
+def _numbered_images(n):
+  """uint8 [n, 2, 2, 3] where image i is filled with i, to tell images apart."""
+  return np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 2, 2, 3)).copy()
+
+
+def _ids(batch):
+  return np.rint(batch[:, 0, 0, 0] * 255).astype(int).tolist()
+
+
+def test_batches_cover_each_image_once_and_keep_last_partial_batch():
+  batches = celeba.Batches(_numbered_images(23), batch_size=5, seed=0)
+  assert batches.steps_per_epoch == 5
+  epoch = list(batches.epoch(0))
+  assert [len(b) for b in epoch] == [5, 5, 5, 5, 3]
+  assert sorted(i for b in epoch for i in _ids(b)) == list(range(23))
+  for batch in epoch:
+    assert batch.dtype == np.float32 and batch.shape[1:] == (2, 2, 3)
+    assert batch.min() >= 0 and batch.max() <= 1
+
+
+def test_batches_reproducible_from_seed_and_epoch():
+  images = _numbered_images(23)
+  order = lambda seed, epoch: [_ids(b) for b in celeba.Batches(images, 5, seed).epoch(epoch)]
+  assert order(3, 0) == order(3, 0)
+  assert order(3, 0) != order(3, 1)
+  assert order(3, 0) != order(4, 0)
+
+
+def test_batches_resume_mid_epoch_equals_tail_of_epoch():
+  batches = celeba.Batches(_numbered_images(23), batch_size=5, seed=1)
+  full = list(batches.epoch(2))
+  for start in range(6):
+    tail = list(batches.epoch(2, start_step=start))
+    assert len(tail) == len(full) - start
+    for a, b in zip(tail, full[start:]):
+      np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError):
+    next(batches.epoch(2, start_step=6))
+
+
+def test_batches_values_are_uint8_over_255():
+  images = np.random.default_rng(0).integers(0, 256, [9, 4, 4, 3], dtype=np.uint8)
+  expected = images / np.float32(255)  # [9, 4, 4, 3]
+  for batch in celeba.Batches(images, batch_size=4, seed=0).epoch(0):
+    assert batch.dtype == np.float32
+    for image in batch:
+      assert any(np.array_equal(image, e) for e in expected)
+
+
+def test_fixed_batch():
+  images = _numbered_images(10)
+  batch = celeba.fixed_batch(images, 4)
+  assert batch.dtype == np.float32 and batch.shape == (4, 2, 2, 3)
+  assert _ids(batch) == [0, 1, 2, 3]
+  with pytest.raises(UserError, match="only 10"):
+    celeba.fixed_batch(images, 11)
+
+
+def test_shared_celeba_subset(tmp_path):
+  if not os.path.isdir(SHARED_CELEBA):
+    pytest.skip(f"shared CelebA data not found at {os.path.normpath(SHARED_CELEBA)}")
+  counts = {split: len(celeba.list_images(SHARED_CELEBA, split))
+            for split in ("train", "valid", "test")}
+  assert counts == {"train": 4560, "valid": 780, "test": 660}
+  first = celeba.list_images(SHARED_CELEBA, "train")[0]
+  image = celeba.preprocess(first)
+  assert image.dtype == np.uint8 and image.shape == (64, 64, 3)
+  # 178x218 -> the 108x108 square (218 - 108) / 2 = 55 from the top, (178 - 108) / 2 = 35 in.
+  np.testing.assert_array_equal(image, _pil_expected(first, 35, 55, 108, 64))
+
+  # A cache of a few real images, through the worker processes (not the whole shared set).
+  data_dir = tmp_path / "few"
+  (data_dir / "img_align_celeba").mkdir(parents=True)
+  few = celeba.list_images(SHARED_CELEBA, "all")[:4]
+  for path in few:
+    os.symlink(path, data_dir / "img_align_celeba" / os.path.basename(path))
+  images = celeba.load(str(data_dir), "all", cache_dir=str(tmp_path / "cache"), workers=2,
+                       log=lambda _: None)
+  np.testing.assert_array_equal(images, np.stack([celeba.preprocess(p) for p in few]))
