@@ -163,7 +163,7 @@ def train(config):
   data = celeba.load(cfg.data_dir, cfg.split, crop_size=cfg.crop_size,
                      image_size=mcfg.image_size, cache_dir=cfg.cache_dir, log=logging.info)
   batches = celeba.Batches(data, cfg.batch_size, cfg.seed)
-  fixed = celeba.fixed_batch(data, FIXED_BATCH)
+  fixed = celeba.fixed_batch(data, min(FIXED_BATCH, len(data)))
   last_step = cfg.epochs * batches.steps_per_epoch
   if cfg.max_steps:
     last_step = min(last_step, cfg.max_steps)
@@ -212,7 +212,7 @@ def train(config):
             writer.add_summary(imaging.scalar_summary(
                 {"loss/generation": gen, "loss/latent": lat, "loss/total": loss}), step)
             progress.update(step, len(batch), gen, lat, force=step == last_step)
-            if step % cfg.image_every == 0:
+            if step % cfg.image_every == 0 or step == last_step:
               _save_canvases(sess, graph, x, fixed, cfg, step, writer)
             if step % cfg.checkpoint_every == 0 or step == last_step:
               saver.save(sess, save_path, global_step=graph.global_step)

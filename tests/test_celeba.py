@@ -9,32 +9,11 @@ from PIL import Image
 
 from draw_color import celeba
 from draw_color.fileio import UserError
+from fakes import make_celeba
+from fakes import write_jpeg
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_CELEBA = os.path.join(REPO_ROOT, "..", "shared", "data", "celeba")
-
-
-def _write_jpeg(path, seed, width=40, height=30):
-  """A smooth random colour image, so the JPEG stays close to the pattern."""
-  rng = np.random.default_rng(seed)
-  y, x = np.mgrid[:height, :width]
-  base = rng.uniform(0, 255, 3)
-  slope = rng.uniform(-3, 3, [2, 3])
-  pixels = base + y[..., None] * slope[0] + x[..., None] * slope[1]  # [H, W, 3]
-  Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, quality=95)
-
-
-def _make_data(root, count, partition=None):
-  """DATA_DIR with images 000001.jpg.. and an optional {name: code} partition file."""
-  image_dir = root / "img_align_celeba"
-  image_dir.mkdir(parents=True)
-  for i in range(1, count + 1):
-    _write_jpeg(image_dir / f"{i:06d}.jpg", seed=i)
-  if partition is not None:
-    # CRLF and no final line end, as in the original file and the shared copy respectively.
-    (root / "list_eval_partition.txt").write_bytes(
-        "\r\n".join(f"{name} {code}" for name, code in partition.items()).encode())
-  return str(root)
 
 
 def _pil_expected(path, left, top, crop, size):
@@ -45,7 +24,7 @@ def _pil_expected(path, left, top, crop, size):
 
 def test_preprocess_equals_pillow_centre_crop_and_resize(tmp_path):
   path = tmp_path / "a.jpg"
-  _write_jpeg(path, seed=0, width=40, height=30)
+  write_jpeg(path, seed=0, width=40, height=30)
   got = celeba.preprocess(str(path), crop_size=20, image_size=8)
   assert got.dtype == np.uint8 and got.shape == (8, 8, 3)
   # (40 - 20) / 2 = 10 from the left, (30 - 20) / 2 = 5 from the top.
@@ -54,7 +33,7 @@ def test_preprocess_equals_pillow_centre_crop_and_resize(tmp_path):
 
 def test_preprocess_crop_larger_than_image_names_file(tmp_path):
   path = tmp_path / "small.jpg"
-  _write_jpeg(path, seed=0)
+  write_jpeg(path, seed=0)
   with pytest.raises(UserError, match=r"small\.jpg.*40x30"):
     celeba.preprocess(str(path), crop_size=31, image_size=8)
 
@@ -62,7 +41,7 @@ def test_preprocess_crop_larger_than_image_names_file(tmp_path):
 def test_list_images_filters_by_partition(tmp_path):
   partition = {"000004.jpg": 1, "000001.jpg": 0, "000002.jpg": 2, "000003.jpg": 0,
                "000005.jpg": 0, "000099.jpg": 0, "000098.jpg": 1}  # 98, 99 not on disk
-  data_dir = _make_data(tmp_path, 5, partition)
+  data_dir = make_celeba(tmp_path, 5, partition)
   names = {split: [os.path.basename(p) for p in celeba.list_images(data_dir, split)]
            for split in celeba.SPLITS}
   assert names["train"] == ["000001.jpg", "000003.jpg", "000005.jpg"]
@@ -74,9 +53,9 @@ def test_list_images_filters_by_partition(tmp_path):
 
 
 def test_list_images_without_partition_uses_all_sorted_and_notes_once(tmp_path):
-  data_dir = _make_data(tmp_path, 0)
+  data_dir = make_celeba(tmp_path, 0)
   for name in ["000003.jpg", "000001.jpg", "000002.jpg"]:
-    _write_jpeg(tmp_path / "img_align_celeba" / name, seed=0)
+    write_jpeg(tmp_path / "img_align_celeba" / name, seed=0)
   (tmp_path / "img_align_celeba" / "notes.txt").write_text("not an image")
   log = []
   for split in celeba.SPLITS:
@@ -95,7 +74,7 @@ def test_list_images_without_images_names_path(tmp_path):
 
 
 def test_list_images_empty_split_and_bad_split(tmp_path):
-  data_dir = _make_data(tmp_path, 2, {"000001.jpg": 0, "000002.jpg": 0})
+  data_dir = make_celeba(tmp_path, 2, {"000001.jpg": 0, "000002.jpg": 0})
   with pytest.raises(UserError, match="test split"):
     celeba.list_images(data_dir, "test")
   with pytest.raises(UserError, match="unknown split"):
@@ -103,7 +82,7 @@ def test_list_images_empty_split_and_bad_split(tmp_path):
 
 
 def test_load_builds_cache_once_and_reuses_it(tmp_path):
-  data_dir = _make_data(tmp_path / "data", 7)
+  data_dir = make_celeba(tmp_path / "data", 7)
   cache_dir = str(tmp_path / "cache")
   log = []
   images = celeba.load(data_dir, "all", crop_size=20, image_size=8, cache_dir=cache_dir,
@@ -132,7 +111,7 @@ def test_load_builds_cache_once_and_reuses_it(tmp_path):
 
 
 def test_cache_is_keyed_by_crop_size_and_image_list(tmp_path):
-  data_dir = _make_data(tmp_path / "data", 3)
+  data_dir = make_celeba(tmp_path / "data", 3)
   cache_dir = tmp_path / "cache"
   load = lambda **kw: celeba.load(data_dir, "all", cache_dir=str(cache_dir), workers=1,
                                   log=lambda _: None, **kw)
@@ -142,13 +121,13 @@ def test_cache_is_keyed_by_crop_size_and_image_list(tmp_path):
   assert a.shape == b.shape == (3, 8, 8, 3) and c.shape == (3, 6, 6, 3)
   assert not np.array_equal(a, b)
   assert len(list(cache_dir.glob("*.npy"))) == 3
-  _write_jpeg(tmp_path / "data" / "img_align_celeba" / "000004.jpg", seed=4)
+  write_jpeg(tmp_path / "data" / "img_align_celeba" / "000004.jpg", seed=4)
   assert load(crop_size=20, image_size=8).shape == (4, 8, 8, 3)
   assert len(list(cache_dir.glob("*.npy"))) == 4
 
 
 def test_corrupt_image_is_skipped_and_named(tmp_path):
-  data_dir = _make_data(tmp_path / "data", 5)
+  data_dir = make_celeba(tmp_path / "data", 5)
   bad = tmp_path / "data" / "img_align_celeba" / "000003.jpg"
   bad.write_bytes(b"\xff\xd8 not really a jpeg")
   log = []
@@ -165,7 +144,7 @@ def test_corrupt_image_is_skipped_and_named(tmp_path):
 
 
 def test_all_images_unreadable_raises_and_leaves_no_cache(tmp_path):
-  data_dir = _make_data(tmp_path / "data", 0)
+  data_dir = make_celeba(tmp_path / "data", 0)
   for i in range(2):
     (tmp_path / "data" / "img_align_celeba" / f"{i}.jpg").write_bytes(b"junk")
   with pytest.raises(UserError, match="none of the 2 images"):
@@ -175,7 +154,7 @@ def test_all_images_unreadable_raises_and_leaves_no_cache(tmp_path):
 
 
 def test_crop_larger_than_images_is_an_error_not_a_skip(tmp_path):
-  data_dir = _make_data(tmp_path / "data", 2)
+  data_dir = make_celeba(tmp_path / "data", 2)
   with pytest.raises(UserError, match="crop size 108"):
     celeba.load(data_dir, "all", cache_dir=str(tmp_path / "cache"), workers=1,
                 log=lambda _: None)

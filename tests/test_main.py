@@ -1,0 +1,62 @@
+"""`python -m draw_color.main` end to end on tiny sizes, as a user runs it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fakes import make_celeba
+
+TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
+              "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
+              "--device=cpu", "--progress_secs=0", "--checkpoint_every=2", "--image_every=2"]
+
+
+def run_main(*flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "draw_color.main", *flags], env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(result, *expected):
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr
+  lines = [l for l in result.stderr.splitlines() if "error" in l.lower()]
+  assert lines, result.stderr
+  for text in expected:
+    assert text in lines[-1], result.stderr
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+
+
+def test_train_resume_and_refuse_mismatched_flags(data_dir, tmp_path):
+  common = TINY_FLAGS + ["--data_dir=" + data_dir, "--logdir=" + str(tmp_path),
+                         "--cache_dir=" + str(tmp_path / "cache")]
+  first = run_main(*common, "--max_steps=3")
+  assert first.returncode == 0, first.stderr
+  assert "step 3/3" in first.stderr and "img/s" in first.stderr and "ETA" in first.stderr
+  assert os.path.exists(tmp_path / "model.ckpt-3.index")
+
+  second = run_main(*common, "--max_steps=5")
+  assert second.returncode == 0, second.stderr
+  assert "resumed from" in second.stderr and "model.ckpt-3" in second.stderr
+  assert "step 5/5" in second.stderr and "step 1/" not in second.stderr
+
+  third = run_main(*common, "--max_steps=7", "--hidden_size=16")
+  assert_one_line_error(third, "--hidden_size=16 (the checkpoint has 8)", str(tmp_path))
+
+
+def test_bad_flag_values_are_refused_at_parse_time():
+  assert_one_line_error(run_main("--compat=nonsense"), "compat")
+  assert_one_line_error(run_main("--device=tpu"), "--device must be auto, cpu or gpu:N")
+  assert_one_line_error(run_main("--read_n=1"), "read_n")
+
+
+def test_missing_data_is_one_line_naming_the_path(tmp_path):
+  missing = str(tmp_path / "nowhere")
+  result = run_main("--data_dir=" + missing, "--logdir=" + str(tmp_path / "run"))
+  assert_one_line_error(result, missing, "make data")

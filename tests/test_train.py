@@ -1,0 +1,114 @@
+"""Training on tiny generated faces: outputs, exact resume, refusals, Ctrl-C and NaN."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import celeba
+from draw_color import model
+from draw_color import train
+from draw_color.fileio import UserError
+from fakes import make_celeba
+
+TINY = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
+                         write_n=3)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+
+
+def config(data_dir, logdir, **overrides):
+  """10 images in batches of 4: 3 steps an epoch, the last one partial."""
+  values = dict(model=TINY, data_dir=data_dir, split="all", crop_size=24,
+                cache_dir=os.path.join(data_dir, "cache"), epochs=10, batch_size=4,
+                max_steps=4, seed=1, logdir=str(logdir), checkpoint_every=2,
+                keep_checkpoints=2, image_every=2, progress_secs=0.0, device="cpu")
+  values.update(overrides)
+  return train.RunConfig(**values)
+
+
+def weights(logdir):
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(logdir)))
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def test_training_writes_checkpoints_hparams_summaries_and_pictures(data_dir, tmp_path):
+  assert train.train(config(data_dir, tmp_path, max_steps=5)) == 5
+  files = os.listdir(tmp_path)
+  assert sorted(f for f in files if f.endswith(".index")) == ["model.ckpt-4.index",
+                                                              "model.ckpt-5.index"]
+  with open(tmp_path / "hparams.json") as f:
+    assert json.load(f)["model"] == TINY._asdict()
+  assert any(f.startswith("events.out.tfevents") for f in files)
+  pictures = sorted(os.listdir(tmp_path / "images"))
+  assert pictures == ["step%07d_t%02d.png" % (s, t) for s in (2, 4, 5) for t in (1, 2)]
+
+
+def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(data_dir, tmp_path):
+  # 4 steps cross the epoch boundary after step 3.
+  train.train(config(data_dir, tmp_path / "straight", max_steps=4))
+  train.train(config(data_dir, tmp_path / "resumed", max_steps=2))
+  assert train.train(config(data_dir, tmp_path / "resumed", max_steps=4)) == 4
+  straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+  assert resumed["global_step"] == 4
+  for name in straight:
+    np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+
+
+def test_mismatched_architecture_is_refused_naming_each_flag(data_dir, tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=1))
+  other = TINY._replace(hidden_size=9, compat="original", learning_rate=0.1)
+  with pytest.raises(UserError) as e:
+    train.train(config(data_dir, tmp_path, model=other, max_steps=2))
+  message = str(e.value)
+  assert "--hidden_size=9 (the checkpoint has 8)" in message
+  assert "--compat=original (the checkpoint has paper)" in message
+  assert "learning_rate" not in message  # optimiser settings may change on resume
+
+
+def interrupt_at(monkeypatch, bad_step, exception=None, batch_values=None):
+  """Makes the training batches raise `exception` or take `batch_values` at `bad_step`."""
+  epoch = celeba.Batches.epoch
+
+  def patched(self, epoch_index, start_step=0):
+    for i, batch in enumerate(epoch(self, epoch_index, start_step)):
+      step = epoch_index * self.steps_per_epoch + start_step + i + 1
+      if step == bad_step:
+        if exception:
+          raise exception
+        batch = np.full_like(batch, batch_values)
+      yield batch
+
+  monkeypatch.setattr(celeba.Batches, "epoch", patched)
+
+
+def test_ctrl_c_checkpoints_and_the_run_resumes(data_dir, tmp_path, monkeypatch):
+  interrupt_at(monkeypatch, 4, exception=KeyboardInterrupt)
+  with pytest.raises(KeyboardInterrupt):
+    train.train(config(data_dir, tmp_path, max_steps=6, checkpoint_every=100))
+  assert weights(tmp_path)["global_step"] == 3
+  monkeypatch.undo()
+  assert train.train(config(data_dir, tmp_path, max_steps=6, checkpoint_every=100)) == 6
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path,
+                                                                 monkeypatch):
+  interrupt_at(monkeypatch, 3, batch_values=np.nan)
+  with pytest.raises(UserError, match="loss became nan at step 3"):
+    train.train(config(data_dir, tmp_path, max_steps=6))
+  good = weights(tmp_path)
+  assert good["global_step"] == 2
+  assert all(np.isfinite(v).all() for v in good.values())
+
+
+def test_gpu_device_without_gpu_is_a_clear_error():
+  if tf.config.list_physical_devices("GPU"):
+    pytest.skip("this machine has a GPU")
+  with pytest.raises(UserError, match="--device=gpu:0 but TensorFlow sees 0 GPU"):
+    train.device_scope("gpu:0")
