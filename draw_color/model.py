@@ -126,19 +126,28 @@ def window_params(raw, image_size, n, compat):
   return Window(gx=gx, gy=gy, delta=delta, sigma2=tf.exp(log_sigma2), gamma=tf.exp(log_gamma))
 
 
-def filterbank(window, image_size, n, compat):
-  """Window of [B] tensors -> (Fx, Fy), each [B, N, A], rows normalised to sum to 1.
+def filter_centres(g, delta, n, compat):
+  """Centres mu^i of the N filters along one axis (eq. 19, 20): g, delta [...] -> [..., N].
 
-  Pixel coordinates a are 0..A-1, as in the original. Eq. 19, 20, 25, 26.
+  Takes tensors or numpy arrays, so pictures put the filters where the filterbank does.
   """
   if compat == "original":
     grid = np.arange(n, dtype=np.float32) - n // 2 - 0.5  # B6: -2.5..1.5 for N = 5.
   else:
     grid = np.arange(1, n + 1, dtype=np.float32) - n / 2 - 0.5  # eq. 19, 20: -2..2.
+  # The tensor (or array) on the left, so a tensor is not handed to numpy's multiply.
+  return delta[..., None] * grid + g[..., None]  # [..., N]
+
+
+def filterbank(window, image_size, n, compat):
+  """Window of [B] tensors -> (Fx, Fy), each [B, N, A], rows normalised to sum to 1.
+
+  Pixel coordinates a are 0..A-1, as in the original. Eq. 19, 20, 25, 26.
+  """
   pixels = tf.range(image_size, dtype=tf.float32)[None, None, :]  # [1, 1, A]
 
   def bank(g):
-    mu = g[:, None] + grid[None, :] * window.delta[:, None]  # [B, N]
+    mu = filter_centres(g, window.delta, n, compat)  # [B, N]
     d = pixels - mu[:, :, None]  # [B, N, A]
     s2 = window.sigma2[:, None, None]  # [B, 1, 1]
     if compat == "original":
@@ -152,23 +161,30 @@ def filterbank(window, image_size, n, compat):
 
 
 def read_patches(images, fx, fy):
-  """Fy . img . Fx^T for every channel plane: [B, K, A, A] -> [B, K, N, N] (eq. 27).
+  """Fy . img . Fx^T for every channel plane: [B, K, A, A] -> [B, N, N, K] (eq. 27).
 
-  The [B, N, A] filterbanks are broadcast over the K channel planes (the tiled attention).
+  The [B, N, A] filterbanks of an image serve all its K planes (the tiled attention). The
+  planes are stacked into one [K*A, A] matrix per image, so the big product is a plain batched
+  matmul; the patch comes out as the original's N x N x K patch.
   """
-  cols = tf.matmul(images, fx[:, None], transpose_b=True)  # [B, K, A, N]
-  return tf.matmul(fy[:, None], cols)  # [B, K, N, N]
+  k, a, n = images.shape[1], images.shape[2], fx.shape[1]
+  cols = tf.matmul(tf.reshape(images, [-1, k * a, a]), fx, transpose_b=True)  # [B, K*A, N]
+  cols = tf.transpose(tf.reshape(cols, [-1, k, a, n]), [0, 2, 1, 3])  # [B, A, K, N]
+  patch = tf.matmul(fy, tf.reshape(cols, [-1, a, k * n]))  # [B, N, K*N]
+  return tf.transpose(tf.reshape(patch, [-1, n, k, n]), [0, 1, 3, 2])  # [B, N, N, K]
 
 
 def write_patches(patches, fx, fy):
-  """Fy^T . w . Fx for every channel plane: [B, C, N, N] -> [B, C, A, A] (eq. 29)."""
-  rows = tf.matmul(fy[:, None], patches, transpose_a=True)  # [B, C, A, N]
-  return tf.matmul(rows, fx[:, None])  # [B, C, A, A]
+  """Fy^T . w . Fx for every channel of an N x N x C patch: [B, N, N, C] -> [B, C, A, A] (eq. 29).
 
-
-def _planar_to_patch(p):
-  """[B, C, N, N] -> [B, N*N*C]: the original's N x N x C patch per image."""
-  return tf.reshape(tf.transpose(p, [0, 2, 3, 1]), [-1, np.prod(p.shape[1:])])  # [B, N*N*C]
+  As in read_patches, the C planes share their image's filterbanks and the big product is
+  one [C*A, N] x [N, A] matmul per image.
+  """
+  n, c, a = patches.shape[1], patches.shape[3], fx.shape[2]
+  rows = tf.matmul(fy, tf.reshape(patches, [-1, n, n * c]), transpose_a=True)  # [B, A, N*C]
+  rows = tf.transpose(tf.reshape(rows, [-1, a, n, c]), [0, 3, 1, 2])  # [B, C, A, N]
+  update = tf.matmul(tf.reshape(rows, [-1, c * a, n]), fx)  # [B, C*A, A]
+  return tf.reshape(update, [-1, c, a, a])  # [B, C, A, A]
 
 
 class _Draw:
@@ -188,10 +204,12 @@ class _Draw:
     if not cfg.read_attn:
       flat = tf.reshape(tf.concat([x, x_hat], 1), [-1, 2 * cfg.channels * cfg.image_size**2])
       return flat, None  # [B, 2*C*A*A]
-    win, (fx, fy) = self.window(h_dec, "read", cfg.read_n)
-    glimpse = read_patches(tf.concat([x, x_hat], 1), fx, fy)  # [B, 2C, N, N], one product
-    gx, gx_hat = tf.split(glimpse, 2, axis=1)  # each [B, C, N, N]
-    r = tf.concat([_planar_to_patch(gx), _planar_to_patch(gx_hat)], 1)  # [B, 2*N*N*C]
+    n, c = cfg.read_n, cfg.channels
+    win, (fx, fy) = self.window(h_dec, "read", n)
+    # Two products, not one of the concatenation: concatenating would copy both images every
+    # step, and the gradient would be computed for x too, which is a constant.
+    r = tf.concat([tf.reshape(read_patches(x, fx, fy), [-1, n * n * c]),
+                   tf.reshape(read_patches(x_hat, fx, fy), [-1, n * n * c])], 1)  # [B, 2*N*N*C]
     return r * win.gamma[:, None], win  # eq. 27: gamma scales the glimpse.
 
   def write(self, h_dec):
@@ -202,10 +220,10 @@ class _Draw:
       return tf.reshape(_linear(h_dec, c * a * a, "write/patch"), [-1, c, a, a]), None
     n = cfg.write_n
     w = tf.reshape(_linear(h_dec, n * n * c, "write/patch"), [-1, n, n, c])  # [B, N, N, C]
-    w = tf.transpose(w, [0, 3, 1, 2])  # [B, C, N, N]
     win, (fx, fy) = self.window(h_dec, "write", n)
-    update = write_patches(w, fx, fy)  # [B, C, A, A]
-    return update / win.gamma[:, None, None, None], win  # eq. 29: 1/gamma^ scales it.
+    # eq. 29: 1/gamma^ scales the update; the products are linear, so it is applied to the
+    # N x N patch rather than to the A x A canvas update (and its gradient).
+    return write_patches(w / win.gamma[:, None, None, None], fx, fy), win  # [B, C, A, A]
 
   def decoder(self, z, state):
     return _lstm(z, state, self.config.hidden_size, "decoder")  # eq. 7

@@ -104,8 +104,8 @@ def test_original_reproduces_b2_b6_b7_b8():
 def test_tiled_colour_read_and_write_equal_per_channel_filterbanks():
   rng = np.random.default_rng(0)
   b, c, a, n = 2, 3, 7, 3
-  images = rng.random((b, c, a, a)).astype(np.float32)
-  patches = rng.random((b, c, n, n)).astype(np.float32)
+  images = rng.random((b, c, a, a)).astype(np.float32)  # [B, C, A, A]
+  patches = rng.random((b, n, n, c)).astype(np.float32)  # [B, N, N, C]
   fx = rng.random((b, n, a)).astype(np.float32)
   fy = rng.random((b, n, a)).astype(np.float32)
 
@@ -116,14 +116,15 @@ def test_tiled_colour_read_and_write_equal_per_channel_filterbanks():
     grey = tf.reshape(tf.transpose(images, [1, 0, 2, 3]), [c * b, a, a])  # [C*B, A, A]
     tfx, tfy = tf.tile(fx, [c, 1, 1]), tf.tile(fy, [c, 1, 1])  # [C*B, N, A]
     tiled = tf.matmul(tfy, tf.matmul(grey, tfx, transpose_b=True))  # [C*B, N, N]
-    tiled = tf.transpose(tf.reshape(tiled, [c, b, n, n]), [1, 0, 2, 3])  # [B, C, N, N]
+    tiled = tf.transpose(tf.reshape(tiled, [c, b, n, n]), [1, 2, 3, 0])  # [B, N, N, C]
     return read, write, tiled
 
   read, write, tiled = run(build)
   for i in range(b):
     for ch in range(c):
-      np.testing.assert_allclose(read[i, ch], fy[i] @ images[i, ch] @ fx[i].T, rtol=1e-5)
-      np.testing.assert_allclose(write[i, ch], fy[i].T @ patches[i, ch] @ fx[i], rtol=1e-5)
+      np.testing.assert_allclose(read[i, :, :, ch], fy[i] @ images[i, ch] @ fx[i].T, rtol=1e-5)
+      np.testing.assert_allclose(write[i, ch], fy[i].T @ patches[i, :, :, ch] @ fx[i],
+                                 rtol=1e-5)
   np.testing.assert_allclose(read, tiled, rtol=1e-5)
 
 
