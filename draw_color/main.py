@@ -1,7 +1,7 @@
-"""Colour DRAW on CelebA: `python -m draw_color.main --mode=train [--flags]`.
+"""Colour DRAW on CelebA: `python -m draw_color.main --mode=train|gif|sample [--flags]`.
 
-The only place flags live: they are turned into one immutable train.RunConfig and handed
-to the library, which never reads FLAGS.
+The only place flags live: they are turned into one immutable train.RunConfig or
+gif.GifConfig and handed to the library, which never reads FLAGS.
 """
 
 import os
@@ -17,13 +17,16 @@ from absl import logging
 
 from draw_color import celeba
 from draw_color import fileio
+from draw_color import gif
 from draw_color import model
 from draw_color import train
 
 FLAGS = flags.FLAGS
 
 # What to do.
-flags.DEFINE_enum("mode", "train", ["train"], "What to run: train (or resume) the model.")
+flags.DEFINE_enum("mode", "train", ["train", "gif", "sample"],
+                  "What to run: train (or resume) the model; gif: pictures of how the logdir's "
+                  "latest checkpoint draws and samples; sample: only its samples.")
 
 # Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
@@ -70,6 +73,13 @@ flags.DEFINE_integer("image_every", 800, "Steps between canvas grids of the fixe
                      lower_bound=1)
 flags.DEFINE_float("progress_secs", 5.0, "Seconds between progress lines.", lower_bound=0.0)
 
+# Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
+flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")
+flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them).",
+                     lower_bound=1)
+flags.DEFINE_integer("gif_scale", 2, "Integer upscaling of the pictures, so windows show.",
+                     lower_bound=1)
+
 # Device.
 flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
 
@@ -98,13 +108,27 @@ def config_from_flags():
       image_every=FLAGS.image_every, progress_secs=FLAGS.progress_secs, device=FLAGS.device)
 
 
+def gif_config_from_flags():
+  """FLAGS -> one immutable gif.GifConfig; unset data flags defer to LOGDIR/hparams.json."""
+  return gif.GifConfig(
+      logdir=FLAGS.logdir, output_dir=FLAGS.output_dir,
+      data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
+      crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
+      num_samples=FLAGS.num_samples, seed=FLAGS.seed, gif_scale=FLAGS.gif_scale,
+      device=FLAGS.device)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
   logging.get_absl_handler().use_absl_log_file = False
-  config = config_from_flags()
   try:
-    train.train(config)
+    if FLAGS.mode == "train":
+      train.train(config_from_flags())
+    elif FLAGS.mode == "gif":
+      gif.make_gifs(gif_config_from_flags())
+    else:
+      gif.make_samples(gif_config_from_flags())
   except fileio.UserError as e:
     sys.stderr.write("error: %s\n" % e)
     return 1

@@ -1,0 +1,265 @@
+"""Pictures of how a trained DRAW draws, and new faces from its prior (--mode=gif, sample).
+
+Everything comes from the latest checkpoint in a logdir and the model settings in its
+hparams.json. `make_gifs` writes into OUTPUT_DIR (default LOGDIR/gif):
+  originals.png          the fixed batch (_fixed_batch) as a grid;
+  reconstruction.gif     its canvases sigma(c_1)..sigma(c_T), one frame a step;
+  attention.gif          each face's read and write windows of the step on a dark cell;
+  attention_overlay.gif  the same windows over the original (left grid) and over the canvas
+                         sigma(c_t) that step t's write produced (right grid);
+  steps.png              one row per face (the first 8): the original, then each canvas;
+  samples.gif            new faces from the prior, one frame a step, with the write windows;
+  samples.png            their final canvases;
+  attention.npz          the numbers behind the windows (_save_windows).
+The attention files are left out for a model without attention. `make_samples` writes only
+the two samples files. Every picture is upscaled by gif_scale and its grid cells are one
+upscaled pixel apart; pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold
+the last for 1 s. The noise of eq. 6 and of the prior comes from numpy seeded with `seed`:
+the same seed, the same pictures.
+"""
+
+import collections
+import json
+import os
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from draw_color import celeba
+from draw_color import fileio
+from draw_color import images as imaging
+from draw_color import model
+from draw_color import pictures
+from draw_color import train
+
+tf1 = tf.compat.v1
+
+GifConfig = collections.namedtuple(
+    "GifConfig",
+    [
+        "logdir",  # Holds the checkpoint and its hparams.json.
+        "output_dir",  # Where the pictures go; None for LOGDIR/gif.
+        "data_dir",  # CelebA root of the fixed batch; None for the one hparams.json names.
+        "crop_size",  # Centre crop of the fixed batch; None for hparams.json's.
+        "num_samples",  # Faces drawn from the prior.
+        "seed",  # Noise of the reconstructions and the samples.
+        "gif_scale",  # Integer upscaling of every picture, so the windows show.
+        "device",  # "auto", "cpu" or "gpu:N".
+    ])
+
+BATCH = 64  # the original's 8x8 picture grid
+STEPS_FACES = 8  # rows of steps.png
+OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
+
+
+def _checkpoint(logdir):
+  """(latest checkpoint, ModelConfig, hparams "data" entry) of `logdir`; UserError if none."""
+  latest = tf1.train.latest_checkpoint(logdir) if os.path.isdir(logdir) else None
+  if not latest:
+    names = sorted(os.listdir(logdir)) if os.path.isdir(logdir) else None
+    if names is None:
+      found = "it does not exist"
+    elif not names:
+      found = "it is empty"
+    else:
+      found = "it holds only " + ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    raise fileio.UserError(
+        "no checkpoint in %s (%s); train one with `make train` or `python -m draw_color.main "
+        "--mode=train --logdir=%s`" % (logdir, found, logdir))
+  path = os.path.join(logdir, train.HPARAMS)
+  try:
+    with open(path) as f:
+      hparams = json.load(f)
+    return latest, model.ModelConfig(**hparams["model"]), hparams["data"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise fileio.UserError(
+        "cannot read the model settings of %s from %s (%s: %s); training writes it, so train "
+        "into a fresh --logdir" % (latest, path, type(e).__name__, e))
+
+
+def _fixed_batch(data_dir, crop_size, image_size):
+  """The first 64 images of the test split (all if fewer): float32 [B, A, A, 3] in [0, 1].
+
+  Faces the model was not trained on, the same every run. A CelebA subset without
+  list_eval_partition.txt has every image in every split; one whose partition file puts
+  none of its images in the test split falls back to all of them.
+  """
+  try:
+    paths = celeba.list_images(data_dir, "test", log=logging.info)
+  except fileio.UserError:
+    # Any problem other than an empty test split recurs here and is reported.
+    paths = celeba.list_images(data_dir, "all", log=logging.info)
+    logging.info("no test images in %s; using the first of all its images", data_dir)
+  pixels = np.stack([celeba.preprocess(p, crop_size, image_size) for p in paths[:BATCH]])
+  return celeba.fixed_batch(pixels, len(pixels))
+
+
+def _check_matches(checkpoint, logdir):
+  """UserError unless `checkpoint` holds every variable of the graph, with its shape."""
+  try:
+    saved = dict(tf.train.list_variables(checkpoint))
+  except tf.errors.OpError as e:
+    raise fileio.UserError("cannot read checkpoint %s (%s); train into a fresh --logdir"
+                           % (checkpoint, e.message.splitlines()[0]))
+  for v in tf1.global_variables():
+    name, shape = v.op.name, v.shape.as_list()
+    if saved.get(name) != shape:
+      there = "missing" if name not in saved else "%s" % saved[name]
+      raise fileio.UserError(
+          "checkpoint %s does not match %s: variable %s is %s there but %s for its settings; "
+          "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, train.HPARAMS),
+                                           name, there, shape))
+
+
+def _run(config, mcfg, checkpoint, batch=None):
+  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, 3], DRAW on it.
+
+  Returns a dict of numpy values: step; samples [T, S, A, A, C] and sample_windows; with a
+  batch, canvases [T, B, A, A, C], read_windows and write_windows. The windows are Windows
+  of [T, S] or [T, B] arrays, and missing where the model has no such attention.
+  """
+  seed = config.seed & (2**64 - 1)  # numpy takes no negative seeds; this keeps them apart
+  t, z = mcfg.timesteps, mcfg.latent_size
+  with tf.Graph().as_default():
+    with tf.device(train.device_scope(config.device)):
+      global_step = tf1.train.get_or_create_global_step()
+      prior = np.random.default_rng([seed, 0]).standard_normal(
+          [t, config.num_samples, z])  # [T, S, Z]
+      sampled = model.build_sampler(config.num_samples, mcfg,
+                                    noise=tf.constant(prior, tf.float32))
+      fetches = {"step": global_step, "samples": sampled.canvases,
+                 "sample_windows": sampled.write_windows}
+      if batch is not None:
+        eps = np.random.default_rng([seed, 1]).standard_normal(
+            model.noise_shape(mcfg, len(batch)))  # [T, B, Z], or [B, Z] under B3
+        drawn = model.build_draw(tf.constant(batch), mcfg, training=False,
+                                 noise=tf.constant(eps, tf.float32))
+        fetches.update(canvases=drawn.canvases, read_windows=drawn.read_windows,
+                       write_windows=drawn.write_windows)
+    _check_matches(checkpoint, config.logdir)
+    # All variables: the model's and the global step; the Adam slots stay in the file.
+    saver = tf1.train.Saver(var_list=tf1.global_variables())
+    with tf1.Session(config=train.session_config()) as sess:
+      try:
+        saver.restore(sess, checkpoint)
+      except tf.errors.OpError as e:
+        raise fileio.UserError("cannot restore %s (%s); train into a fresh --logdir"
+                               % (checkpoint, e.message.splitlines()[0]))
+      return sess.run({k: v for k, v in fetches.items() if v is not None})
+
+
+def _step_windows(mcfg, read, write):
+  """Windows of [T, B] arrays (or None) -> for each step t, the window_cells list of it."""
+  centres = [(model.filter_centres(w.gx, w.delta, n, mcfg.compat),
+              model.filter_centres(w.gy, w.delta, n, mcfg.compat), colour)  # [T, B, N] each
+             for w, n, colour in ((read, mcfg.read_n, pictures.READ),
+                                  (write, mcfg.write_n, pictures.WRITE)) if w is not None]
+  return [[(mu_x[t], mu_y[t], colour) for mu_x, mu_y, colour in centres]
+          for t in range(mcfg.timesteps)]
+
+
+def _grid(cells, scale, cols=None):
+  """[N, h, w, C] upscaled cells -> their grid, a gap of one upscaled pixel between them."""
+  return imaging.grid(cells, cols=cols, pad=scale)
+
+
+def _save_windows(path, mcfg, out):
+  """attention.npz: per step t and face b, each window as the filterbank used it.
+
+  {read,write}_{gx,gy,delta,sigma2,gamma} [T, B] (positions in pixels, 0..A-1);
+  {read,write}_mu_{x,y} [T, B, N] the filter centres; {read,write}_n; image_size; compat;
+  step (the checkpoint's global step). The entries of a window the model lacks are left out.
+  """
+  arrays = {"image_size": mcfg.image_size, "compat": mcfg.compat, "step": out["step"]}
+  for name, n in (("read", mcfg.read_n), ("write", mcfg.write_n)):
+    w = out.get(name + "_windows")
+    if w is None:
+      continue
+    arrays.update({"%s_%s" % (name, field): v for field, v in w._asdict().items()})
+    arrays[name + "_n"] = n
+    arrays[name + "_mu_x"] = model.filter_centres(w.gx, w.delta, n, mcfg.compat)
+    arrays[name + "_mu_y"] = model.filter_centres(w.gy, w.delta, n, mcfg.compat)
+  with fileio.atomic_path(path) as tmp:
+    np.savez(tmp, **arrays)
+
+
+def _sample_pictures(mcfg, out, scale):
+  """{file name: picture or GIF frames} of the samples."""
+  canvases = imaging.to_uint8(out["samples"])  # [T, S, A, A, C]
+  windows = _step_windows(mcfg, None, out.get("sample_windows"))
+  return {
+      "samples.gif": [_grid(pictures.window_cells(c, w, scale), scale)
+                      for c, w in zip(canvases, windows)],
+      "samples.png": _grid(pictures.upscale(canvases[-1], scale), scale),
+  }
+
+
+def _batch_pictures(mcfg, batch, out, scale):
+  """{file name: picture or GIF frames} of the fixed batch; the attention GIFs need attention."""
+  originals = imaging.to_uint8(batch)  # [B, A, A, 3]
+  canvases = imaging.to_uint8(out["canvases"])  # [T, B, A, A, 3]
+  faces = min(STEPS_FACES, len(batch))
+  steps = np.concatenate([originals[None, :faces], canvases[:, :faces]])  # [1+T, F, A, A, 3]
+  steps = steps.transpose(1, 0, 2, 3, 4).reshape((-1,) + steps.shape[2:])  # [F*(1+T), A, A, 3]
+  found = {
+      "originals.png": _grid(pictures.upscale(originals, scale), scale),
+      "reconstruction.gif": [_grid(pictures.upscale(c, scale), scale) for c in canvases],
+      "steps.png": _grid(pictures.upscale(steps, scale), scale, cols=1 + mcfg.timesteps),
+  }
+  windows = _step_windows(mcfg, out.get("read_windows"), out.get("write_windows"))
+  if windows[0]:
+    dark = pictures.background(len(batch), mcfg.image_size)
+    found["attention.gif"] = [_grid(pictures.window_cells(dark, w, scale), scale)
+                              for w in windows]
+    found["attention_overlay.gif"] = [
+        pictures.side_by_side(_grid(pictures.window_cells(originals, w, scale), scale),
+                              _grid(pictures.window_cells(c, w, scale), scale),
+                              OVERLAY_GAP * scale) for c, w in zip(canvases, windows)]
+  return found
+
+
+def _write(folder, found):
+  """Writes {file name: picture or GIF frames} into `folder`; returns the paths."""
+  paths = []
+  for name, picture in found.items():
+    path = os.path.join(folder, name)
+    if name.endswith(".gif"):
+      imaging.save_gif(path, picture)
+    else:
+      imaging.save_png(path, picture)
+    paths.append(path)
+  return paths
+
+
+def _output_dir(config):
+  return config.output_dir or os.path.join(config.logdir, "gif")
+
+
+def make_gifs(config):
+  """Writes every picture of the module docstring from the latest checkpoint; their paths."""
+  checkpoint, mcfg, data = _checkpoint(config.logdir)
+  data_dir = config.data_dir or data["data_dir"]
+  batch = _fixed_batch(data_dir, config.crop_size or data["crop_size"], mcfg.image_size)
+  out = _run(config, mcfg, checkpoint, batch)
+  folder = _output_dir(config)
+  found = _batch_pictures(mcfg, batch, out, config.gif_scale)
+  found.update(_sample_pictures(mcfg, out, config.gif_scale))
+  paths = _write(folder, found)
+  if "read_windows" in out or "write_windows" in out:
+    path = os.path.join(folder, "attention.npz")
+    _save_windows(path, mcfg, out)
+    paths.append(path)
+  logging.info("drew %d faces of %s and %d samples at step %d into %s", len(batch), data_dir,
+               config.num_samples, out["step"], folder)
+  return paths
+
+
+def make_samples(config):
+  """Writes samples.gif and samples.png from the latest checkpoint; returns their paths."""
+  checkpoint, mcfg, _ = _checkpoint(config.logdir)
+  out = _run(config, mcfg, checkpoint)
+  folder = _output_dir(config)
+  paths = _write(folder, _sample_pictures(mcfg, out, config.gif_scale))
+  logging.info("drew %d samples at step %d into %s", config.num_samples, out["step"], folder)
+  return paths

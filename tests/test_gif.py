@@ -1,0 +1,263 @@
+"""Pictures from a tiny checkpoint trained here: files, sizes, seeds, refusals, the CLI."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import gif
+from draw_color import model
+from draw_color import pictures
+from draw_color import train
+from draw_color.fileio import UserError
+from fakes import make_celeba
+
+tf1 = tf.compat.v1
+
+TINY = model.ModelConfig(image_size=8, timesteps=3, latent_size=2, hidden_size=8, read_n=3,
+                         write_n=3)
+FACES = 10  # the whole fixed batch: a 4 x 3 grid
+SAMPLES = 5  # a 3 x 2 grid
+SCALE = 3
+GIFS = ["attention.gif", "attention_overlay.gif", "reconstruction.gif", "samples.gif"]
+STILLS = ["attention.npz", "originals.png", "samples.png", "steps.png"]
+
+
+def grid_shape(rows, cols):
+  """[H, W] of a grid of upscaled 8-pixel cells, one upscaled pixel apart."""
+  step = (TINY.image_size + 1) * SCALE
+  return rows * step - SCALE, cols * step - SCALE
+
+
+def train_tiny(root, model_config):
+  """LOGDIR of 2 steps on 10 generated 40x30 JPEGs (no partition file) under `root`."""
+  data_dir = make_celeba(root / "celeba", FACES)
+  logdir = str(root / "run")
+  train.train(train.RunConfig(
+      model=model_config, data_dir=data_dir, split="all", crop_size=24,
+      cache_dir=str(root / "cache"), epochs=1, batch_size=4, max_steps=2, seed=0,
+      logdir=logdir, checkpoint_every=2, keep_checkpoints=1, image_every=100,
+      progress_secs=0.0, device="cpu"))
+  return logdir
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+  return train_tiny(tmp_path_factory.mktemp("gif"), TINY)
+
+
+def config(logdir, output_dir, **overrides):
+  values = dict(logdir=str(logdir), output_dir=output_dir and str(output_dir), data_dir=None,
+                crop_size=None, num_samples=SAMPLES, seed=0, gif_scale=SCALE, device="cpu")
+  values.update(overrides)
+  return gif.GifConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def made(logdir, tmp_path_factory):
+  """make_gifs once: (output dir, the paths it returned)."""
+  out = tmp_path_factory.mktemp("pictures")
+  return out, gif.make_gifs(config(logdir, out))
+
+
+def moved_logdir(logdir, tmp_path, **data):
+  """A copy of the checkpoint whose hparams.json "data" entry is updated with `data`."""
+  copy = tmp_path / "run"
+  shutil.copytree(logdir, copy)
+  with open(copy / train.HPARAMS) as f:
+    hparams = json.load(f)
+  hparams["data"].update(data)
+  with open(copy / train.HPARAMS, "w") as f:
+    json.dump(hparams, f)
+  return copy
+
+
+def test_make_gifs_writes_every_picture_and_nothing_else(made):
+  out, paths = made
+  assert sorted(os.path.basename(p) for p in paths) == sorted(GIFS + STILLS)
+  assert all(os.path.dirname(p) == str(out) for p in paths)
+  assert sorted(os.listdir(out)) == sorted(GIFS + STILLS)  # no temporary files left
+
+
+def test_gifs_have_a_frame_per_step_at_the_upscaled_grid_size(made):
+  out, _ = made
+  batch, samples = grid_shape(3, 4), grid_shape(2, 3)
+  overlay = (batch[0], 2 * batch[1] + gif.OVERLAY_GAP * SCALE)
+  for name, shape in [("reconstruction.gif", batch), ("attention.gif", batch),
+                      ("attention_overlay.gif", overlay), ("samples.gif", samples)]:
+    frames = iio.imread(out / name, index=None)
+    assert frames.shape == (TINY.timesteps,) + shape + (3,), name
+  assert iio.imread(out / "originals.png").shape == batch + (3,)
+  assert iio.imread(out / "samples.png").shape == samples + (3,)
+  # 8 faces, each the original then the T canvases.
+  assert iio.imread(out / "steps.png").shape == grid_shape(8, 1 + TINY.timesteps) + (3,)
+
+
+def test_attention_npz_holds_each_window_per_step_and_face(made):
+  out, _ = made
+  t, b, n = TINY.timesteps, FACES, TINY.read_n
+  with np.load(out / "attention.npz") as saved:
+    assert saved["image_size"] == 8 and saved["step"] == 2 and saved["compat"] == "paper"
+    for name in ("read", "write"):
+      assert saved[name + "_n"] == n
+      for field in model.Window._fields:
+        assert saved["%s_%s" % (name, field)].shape == (t, b)
+      assert np.isfinite(saved[name + "_gamma"]).all()
+      # N = 3 under the paper's grid: the middle filter sits at g, the others delta away.
+      mu_x, gx, delta = saved[name + "_mu_x"], saved[name + "_gx"], saved[name + "_delta"]
+      assert mu_x.shape == (t, b, n)
+      np.testing.assert_allclose(mu_x, gx[..., None] + delta[..., None] * [-1, 0, 1],
+                                 rtol=1e-6)
+      np.testing.assert_allclose(saved[name + "_mu_y"][..., 1], saved[name + "_gy"])
+
+
+@pytest.mark.parametrize("read_attn, write_attn", [(True, False), (False, False)])
+def test_original_arithmetic_and_missing_attention_draw_what_there_is(tmp_path, read_attn,
+                                                                      write_attn):
+  logdir = train_tiny(tmp_path, TINY._replace(compat="original", read_attn=read_attn,
+                                              write_attn=write_attn))
+  names = sorted(os.path.basename(p) for p in gif.make_gifs(config(logdir, tmp_path / "out")))
+  if not read_attn:
+    assert names == ["originals.png", "reconstruction.gif", "samples.gif", "samples.png",
+                     "steps.png"]
+    return
+  assert names == sorted(GIFS + STILLS)
+  with np.load(tmp_path / "out" / "attention.npz") as saved:
+    assert "write_gx" not in saved and saved["compat"] == "original"
+    np.testing.assert_array_equal(saved["read_gy"], saved["read_gx"])  # B1
+    # B6: the grid of N = 3 is -1.5, -0.5, 0.5 times delta.
+    np.testing.assert_allclose(saved["read_mu_x"][..., 1] + 0.5 * saved["read_delta"],
+                               saved["read_gx"], rtol=1e-6)
+
+
+def test_samples_depend_on_the_seed_only_and_need_no_data(logdir, made, tmp_path):
+  # The data dir in hparams.json is gone, and no --data_dir is given.
+  logdir = moved_logdir(logdir, tmp_path, data_dir=str(tmp_path / "gone"))
+  paths = gif.make_samples(config(logdir, None))
+  assert sorted(paths) == [str(logdir / "gif" / "samples.gif"),
+                           str(logdir / "gif" / "samples.png")]
+  again = gif.make_samples(config(logdir, tmp_path / "again"))
+  other = gif.make_samples(config(logdir, tmp_path / "other", seed=1))
+
+  def read(paths):
+    return [iio.imread(p, index=None) for p in paths]
+
+  for same, want in zip(read(again), read(paths)):
+    np.testing.assert_array_equal(same, want)
+  # make_gifs draws the same samples for the same seed.
+  np.testing.assert_array_equal(read(paths)[1], iio.imread(made[0] / "samples.png"))
+  assert all(not np.array_equal(a, b) for a, b in zip(read(other), read(paths)))
+
+
+def test_missing_checkpoint_is_a_user_error_naming_the_logdir(tmp_path):
+  for logdir, found in [(tmp_path, "it is empty"), (tmp_path / "nowhere", "does not exist")]:
+    for make in (gif.make_gifs, gif.make_samples):
+      with pytest.raises(UserError, match=re.escape(str(logdir))) as error:
+        make(config(logdir, tmp_path / "out"))
+      assert found in str(error.value) and "--mode=train" in str(error.value)
+  assert not os.path.exists(tmp_path / "out")
+
+
+def test_checkpoint_not_matching_hparams_is_a_user_error(logdir, tmp_path):
+  copy = moved_logdir(logdir, tmp_path)
+  with open(copy / train.HPARAMS) as f:
+    hparams = json.load(f)
+  hparams["model"]["hidden_size"] = 16
+  with open(copy / train.HPARAMS, "w") as f:
+    json.dump(hparams, f)
+  with pytest.raises(UserError, match="does not match .*hparams.json"):
+    gif.make_samples(config(copy, tmp_path / "out"))
+
+
+def coloured(picture):
+  """[H, W] bool: the pixels of a [H, W, 3] picture that are not black."""
+  return picture.any(axis=-1)
+
+
+def box_and_dots(size, xs, ys, radius):
+  """The [size, size] mask of a box from the first to the last of xs, ys, dots at each."""
+  mask = np.zeros((size, size), bool)
+  mask[ys[0], xs[0]:xs[-1] + 1] = mask[ys[-1], xs[0]:xs[-1] + 1] = True
+  mask[ys[0]:ys[-1] + 1, xs[0]] = mask[ys[0]:ys[-1] + 1, xs[-1]] = True
+  for y in ys:
+    for x in xs:
+      mask[max(y - radius, 0):y + radius + 1, max(x - radius, 0):x + radius + 1] = True
+  return mask
+
+
+def test_window_is_drawn_at_its_filter_centres():
+  gx, gy, delta = np.array([4.0]), np.array([3.0]), np.array([2.0])
+  mu_x = model.filter_centres(gx, delta, 3, "paper")  # [[2, 4, 6]]
+  mu_y = model.filter_centres(gy, delta, 3, "paper")  # [[1, 3, 5]]
+  black = np.zeros([1, 8, 8, 3], np.uint8)
+  cell = pictures.window_cells(black, [(mu_x, mu_y, pictures.READ)], scale=1)[0]
+  np.testing.assert_array_equal(coloured(cell), box_and_dots(8, [2, 4, 6], [1, 3, 5], 0))
+  assert (cell[1, 2] == pictures.READ).all()
+  # Upscaled by 2, position u is on pixel 2u + 1, and the dots grow to 3 x 3.
+  cell = pictures.window_cells(black, [(mu_x, mu_y, pictures.WRITE)], scale=2)[0]
+  np.testing.assert_array_equal(coloured(cell), box_and_dots(16, [5, 9, 13], [3, 7, 11], 1))
+  assert not black.any()
+
+
+def test_windows_outside_the_image_are_clipped():
+  black = np.zeros([10, 10, 3], np.uint8)
+  box = pictures.draw_box(black, -3, 2, 4, 20, (255, 0, 0))
+  want = np.zeros((10, 10), bool)
+  want[2, :5] = True  # the top edge from the image's left side; the bottom one is outside
+  want[2:, 4] = True  # the right edge down to the image's bottom; the left one is outside
+  np.testing.assert_array_equal(coloured(box), want)
+  for corners in [(12, 12, 20, 20), (-5, -5, -1, -1), (-5, 3, -1, 30)]:
+    assert not pictures.draw_box(black, *corners, (255, 0, 0)).any()
+  dots = pictures.draw_dots(black, [-1, -5, 11, 10, 9], [-1, 3, 3, 5, 9], (255, 0, 0),
+                            radius=1)
+  want = np.zeros((10, 10), bool)
+  want[0, 0] = True  # the corner of the dot at (-1, -1)
+  want[4:7, 9] = True  # the left side of the dot at (10, 5)
+  want[8:, 8:] = True  # the dot at (9, 9)
+  np.testing.assert_array_equal(coloured(dots), want)
+  assert not black.any()
+  far = np.array([[-50.0, -40, -30], [1e30, np.inf, np.nan]])  # [B, N]
+  cells = pictures.window_cells(np.zeros([2, 8, 8, 3], np.uint8),
+                                [(far, far, pictures.READ)], scale=2)
+  assert not cells.any()
+
+
+@pytest.mark.parametrize("compat, log_delta", [("paper", np.log(0.5)), ("original", np.log(4))])
+def test_filter_centres_are_where_the_filterbank_peaks(compat, log_delta):
+  a, n = 40, 3
+  raw = np.array([[0.1, -0.2, np.log(0.5), log_delta, 0.0]], np.float32)  # [B, 5]
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    win = model.window_params(tf.constant(raw), a, n, compat)
+    (fx, fy), win = sess.run([model.filterbank(win, a, n, compat), win])
+  for f, g in [(fx, win.gx), (fy, win.gy)]:
+    centres = model.filter_centres(g, win.delta, n, compat)  # [B, N]
+    assert ((0 < centres) & (centres < a - 1)).all()
+    np.testing.assert_array_equal(f.argmax(axis=2), np.round(centres))
+
+
+def run_main(*args):
+  return subprocess.run([sys.executable, "-m", "draw_color.main", *args], capture_output=True,
+                        text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+
+
+def test_cli_sample_writes_only_the_samples(logdir, tmp_path):
+  done = run_main("--mode=sample", "--logdir=%s" % logdir, "--output_dir=%s" % tmp_path,
+                  "--num_samples=4", "--gif_scale=1", "--seed=7", "--device=cpu")
+  assert done.returncode == 0, done.stderr
+  assert sorted(os.listdir(tmp_path)) == ["samples.gif", "samples.png"]
+  assert iio.imread(tmp_path / "samples.png").shape == (17, 17, 3)  # 2 x 2 cells, 1 apart
+
+
+def test_cli_without_checkpoint_says_one_line_and_exits_1(tmp_path):
+  done = run_main("--mode=gif", "--logdir=%s" % tmp_path)
+  assert done.returncode == 1
+  assert "Traceback" not in done.stderr
+  errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and str(tmp_path) in errors[0], done.stderr
