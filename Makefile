@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data/celeba
+BENCH_DATA ?= ../shared/data/celeba
 FLAGS ?=
 
 .PHONY: install train test data gif bench clean
@@ -35,12 +36,18 @@ test: install
 # Downloads CelebA's img_align_celeba.zip (1.4 GB) and list_eval_partition.txt from the
 # official source into DATA_DIR, checks and unpacks them (minutes, network bound).
 data: install
-	$(PY) -m draw_color.download --data_dir=$(DATA_DIR)
+	$(PY) -m draw_color.main --mode=data --data_dir=$(DATA_DIR)
 
-# The blog's pictures and GIFs of the latest checkpoint in runs/celeba, into runs/celeba/gif
-# (~30 s).
+# The blog's pictures and GIFs of the latest checkpoint in runs/celeba, into runs/celeba/gif;
+# the data settings come from the run's hparams.json unless DATA_DIR is given (~30 s).
 gif: install
-	$(PY) -m draw_color.main --mode=gif --data_dir=$(DATA_DIR) $(FLAGS)
+	$(PY) -m draw_color.main --mode=gif \
+	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
+
+# Training and forward images/s at the reference configuration on synthetic data and through
+# the loader, the loader's rates and the machine's matmul limit; a table, and bench.json (~1 min).
+bench: install
+	$(PY) -m draw_color.main --mode=bench --data_dir=$(BENCH_DATA) $(FLAGS)
 
 # Removes the virtual environment (runs and data stay).
 clean:

@@ -6,7 +6,6 @@ unpacks the images to DATA_DIR/img_align_celeba/. Whatever is already there is k
 The ids and md5s are the ones torchvision's CelebA dataset uses.
 """
 
-import argparse
 import glob
 import hashlib
 import html.parser
@@ -14,7 +13,6 @@ import http.client
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -201,18 +199,3 @@ def download(data_dir, log=print):
   check_and_unpack(zip_path, data_dir, IMAGES_MD5, IMAGES_COUNT, log)
   os.remove(zip_path)
   log(f"removed {zip_path}")
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--data_dir", default="data/celeba",
-                      help="where img_align_celeba/ and list_eval_partition.txt go")
-  args = parser.parse_args(argv)
-  try:
-    download(args.data_dir)
-  except UserError as e:
-    sys.exit(f"error: {e}")
-
-
-if __name__ == "__main__":
-  main()

@@ -15,7 +15,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from draw_color import bench
 from draw_color import celeba
+from draw_color import download
 from draw_color import fileio
 from draw_color import gif
 from draw_color import model
@@ -24,9 +26,10 @@ from draw_color import train
 FLAGS = flags.FLAGS
 
 # What to do.
-flags.DEFINE_enum("mode", "train", ["train", "gif", "sample"],
+flags.DEFINE_enum("mode", "train", ["train", "gif", "sample", "data", "bench"],
                   "What to run: train (or resume) the model; gif: pictures of how the logdir's "
-                  "latest checkpoint draws and samples; sample: only its samples.")
+                  "latest checkpoint draws and samples; sample: only its samples; data: "
+                  "download CelebA into --data_dir; bench: measure the speed.")
 
 # Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
@@ -80,6 +83,12 @@ flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed pick
 flags.DEFINE_integer("gif_scale", 2, "Integer upscaling of the pictures, so windows show.",
                      lower_bound=1)
 
+# Benchmark (--mode=bench): the model flags give the configuration, the reference by default.
+flags.DEFINE_integer("bench_steps", 10, "Training steps in each timed run.", lower_bound=1)
+flags.DEFINE_integer("bench_repeats", 5, "Timed runs of each measurement (median reported).",
+                     lower_bound=1)
+flags.DEFINE_string("bench_json", "bench.json", "Where the benchmark results go as JSON.")
+
 # Device.
 flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
 
@@ -92,20 +101,33 @@ flags.register_validator("clip", lambda v: v > 0, message="--clip must be positi
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 
 
-def config_from_flags():
+def train_config_from_flags():
   """FLAGS -> one immutable train.RunConfig."""
   return train.RunConfig(
-      model=model.ModelConfig(
-          image_size=FLAGS.image_size, channels=3, timesteps=FLAGS.timesteps,
-          latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
-          write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
-          compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
-          beta1=FLAGS.beta1, clip=FLAGS.clip),
+      model=model_config_from_flags(),
       data_dir=FLAGS.data_dir, split=FLAGS.split, crop_size=FLAGS.crop_size,
       cache_dir=FLAGS.cache_dir, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
       image_every=FLAGS.image_every, progress_secs=FLAGS.progress_secs, device=FLAGS.device)
+
+
+def model_config_from_flags(channels=3):
+  """The model flags -> a model.ModelConfig."""
+  return model.ModelConfig(
+      image_size=FLAGS.image_size, channels=channels, timesteps=FLAGS.timesteps,
+      latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
+      write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
+      compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
+      beta1=FLAGS.beta1, clip=FLAGS.clip)
+
+
+def bench_config_from_flags():
+  """FLAGS -> one immutable bench.BenchConfig."""
+  return bench.BenchConfig(
+      model=model_config_from_flags(), batch_size=FLAGS.batch_size, steps=FLAGS.bench_steps,
+      repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir, crop_size=FLAGS.crop_size,
+      json_path=FLAGS.bench_json, device=FLAGS.device)
 
 
 def gif_config_from_flags():
@@ -124,11 +146,15 @@ def main(argv):
   logging.get_absl_handler().use_absl_log_file = False
   try:
     if FLAGS.mode == "train":
-      train.train(config_from_flags())
+      train.train(train_config_from_flags())
     elif FLAGS.mode == "gif":
       gif.make_gifs(gif_config_from_flags())
-    else:
+    elif FLAGS.mode == "sample":
       gif.make_samples(gif_config_from_flags())
+    elif FLAGS.mode == "data":
+      download.download(FLAGS.data_dir, log=logging.info)
+    else:
+      print(bench.table(bench.run(bench_config_from_flags())))
   except fileio.UserError as e:
     sys.stderr.write("error: %s\n" % e)
     return 1

@@ -143,15 +143,6 @@ def test_download_fetches_checks_unpacks_and_removes_zip(tmp_path, monkeypatch):
   assert len(os.listdir(data_dir / "img_align_celeba")) == 3
 
 
-def test_main_reports_user_error_in_one_line(tmp_path, monkeypatch):
-  def failing_fetch(url, dest, md5=None, log=print):
-    raise UserError(f"cannot download {os.path.basename(dest)}")
-  monkeypatch.setattr(download, "fetch", failing_fetch)
-  with pytest.raises(SystemExit) as exit_info:
-    download.main(["--data_dir", str(tmp_path)])
-  assert exit_info.value.code == "error: cannot download list_eval_partition.txt"
-
-
 def test_confirmation_page_form_gives_download_url():
   page = """<html><body><form id="download-form"
       action="https://drive.usercontent.google.com/download" method="get">
