@@ -1,4 +1,4 @@
-"""Downloads CelebA: `python -m draw_color.download --data_dir=data/celeba` (what `make data` runs).
+"""Downloads CelebA into --data_dir: `python -m draw_color.main --mode=data` (`make data`).
 
 Fetches the aligned faces (img_align_celeba.zip, 1.4 GB) and the official split
 (list_eval_partition.txt) from the CelebA authors' Google Drive, checks their md5s and

@@ -136,7 +136,7 @@ def test_download_fetches_checks_unpacks_and_removes_zip(tmp_path, monkeypatch):
   monkeypatch.setattr(download, "IMAGES_MD5", zip_md5)
   monkeypatch.setattr(download, "IMAGES_COUNT", 3)
   data_dir = tmp_path / "data" / "celeba"
-  download.main(["--data_dir", str(data_dir)])
+  download.download(str(data_dir), log=lambda _: None)
   assert fetched == [download.DRIVE_URL.format(download.PARTITION_ID),
                      download.DRIVE_URL.format(download.IMAGES_ID)]
   assert sorted(os.listdir(data_dir)) == ["img_align_celeba", "list_eval_partition.txt"]
