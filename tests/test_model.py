@@ -260,3 +260,52 @@ def test_sampler_uses_no_encoder_and_is_reproducible():
       first, again = sess.run(s.canvases), sess.run(s.canvases)
   assert first.shape == (TINY.timesteps, 6, 8, 8, 3)
   np.testing.assert_array_equal(first, again)
+
+
+def straightforward_read(images, fx, fy):
+  """The original's read: C*B grey images, channel-major, filterbanks tiled C times."""
+  b, k, a, n = tf.shape(images)[0], images.shape[1], images.shape[2], fx.shape[1]
+  grey = tf.reshape(tf.transpose(images, [1, 0, 2, 3]), [-1, a, a])  # [K*B, A, A]
+  tfx, tfy = tf.tile(fx, [k, 1, 1]), tf.tile(fy, [k, 1, 1])  # [K*B, N, A]
+  glimpse = tf.matmul(tfy, tf.matmul(grey, tfx, transpose_b=True))  # [K*B, N, N]
+  return tf.transpose(tf.reshape(glimpse, [k, b, n, n]), [1, 2, 3, 0])  # [B, N, N, K]
+
+
+def straightforward_write(patches, fx, fy):
+  """The original's write: each channel of the N x N x C patch as its own grey image."""
+  b, n, c, a = tf.shape(patches)[0], patches.shape[1], patches.shape[3], fx.shape[2]
+  grey = tf.reshape(tf.transpose(patches, [3, 0, 1, 2]), [-1, n, n])  # [C*B, N, N]
+  tfx, tfy = tf.tile(fx, [c, 1, 1]), tf.tile(fy, [c, 1, 1])  # [C*B, N, A]
+  update = tf.matmul(tfy, tf.matmul(grey, tfx), transpose_a=True)  # [C*B, A, A]
+  return tf.transpose(tf.reshape(update, [c, b, a, a]), [1, 0, 2, 3])  # [B, C, A, A]
+
+
+@pytest.mark.parametrize("compat", model.COMPATS)
+def test_optimised_graph_equals_straightforward_formulation(compat, monkeypatch):
+  """Same losses and gradients, given the same weights and noise, as the tiled original."""
+  config = TINY._replace(compat=compat)
+  images = np.random.default_rng(6).random((3, 8, 8, 3)).astype(np.float32)
+  noise = np.random.default_rng(7).standard_normal(model.noise_shape(config, 3))
+
+  def losses_and_gradients(weights=None):
+    with tf.Graph().as_default():
+      d = model.build_draw(tf.constant(images), config, training=False,
+                           noise=tf.constant(noise, tf.float32))
+      variables = tf1.trainable_variables()
+      grads = tf.gradients(d.loss, variables)
+      with tf1.Session() as sess:
+        sess.run(tf1.global_variables_initializer())
+        if weights is not None:
+          for v in variables:
+            v.load(weights[v.op.name], sess)
+        values = {v.op.name: sess.run(v) for v in variables}
+        return values, sess.run([d.gen_loss, d.latent_loss, d.canvases]), sess.run(grads)
+
+  weights, fast, fast_grads = losses_and_gradients()
+  monkeypatch.setattr(model, "read_patches", straightforward_read)
+  monkeypatch.setattr(model, "write_patches", straightforward_write)
+  _, slow, slow_grads = losses_and_gradients(weights)
+  for f, s in zip(fast, slow):
+    np.testing.assert_allclose(f, s, rtol=1e-5, atol=1e-6)
+  for f, s in zip(fast_grads, slow_grads):
+    np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
