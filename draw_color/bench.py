@@ -16,7 +16,7 @@ import tensorflow as tf
 from draw_color import celeba
 from draw_color import fileio
 from draw_color import model
-from draw_color import train
+from draw_color import runs
 
 tf1 = tf.compat.v1
 
@@ -98,7 +98,7 @@ def _graph_rates(config, batches, log):
   results = {}
   with tf.Graph().as_default():
     tf1.set_random_seed(0)
-    with tf.device(train.device_scope(config.device)):
+    with tf.device(runs.device_scope(config.device)):
       x = tf1.placeholder(tf.float32, [b, mcfg.image_size, mcfg.image_size, mcfg.channels])
       graph = model.build_draw(x, mcfg)
     train_flops = matmul_flops(_ops_needed([graph.train_op]))
@@ -106,7 +106,7 @@ def _graph_rates(config, batches, log):
     results["train_matmul_gflop_per_step"] = train_flops / 1e9
     results["forward_matmul_gflop_per_step"] = forward_flops / 1e9
     synthetic = np.random.default_rng(0).random(x.shape, dtype=np.float32)
-    with tf1.Session(config=train.session_config()) as sess:
+    with tf1.Session(config=runs.session_config()) as sess:
       sess.run(tf1.global_variables_initializer())
       log("timing training steps on synthetic data")
       results["train"] = _time(lambda: sess.run(graph.train_op, {x: synthetic}),

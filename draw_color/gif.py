@@ -19,7 +19,6 @@ the same seed, the same pictures.
 """
 
 import collections
-import json
 import os
 
 from absl import logging
@@ -31,7 +30,7 @@ from draw_color import fileio
 from draw_color import images as imaging
 from draw_color import model
 from draw_color import pictures
-from draw_color import train
+from draw_color import runs
 
 tf1 = tf.compat.v1
 
@@ -53,31 +52,6 @@ STEPS_FACES = 8  # rows of steps.png
 OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
 
 
-def _checkpoint(logdir):
-  """(latest checkpoint, ModelConfig, hparams "data" entry) of `logdir`; UserError if none."""
-  latest = tf1.train.latest_checkpoint(logdir) if os.path.isdir(logdir) else None
-  if not latest:
-    names = sorted(os.listdir(logdir)) if os.path.isdir(logdir) else None
-    if names is None:
-      found = "it does not exist"
-    elif not names:
-      found = "it is empty"
-    else:
-      found = "it holds only " + ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    raise fileio.UserError(
-        "no checkpoint in %s (%s); train one with `make train` or `python -m draw_color.main "
-        "--mode=train --logdir=%s`" % (logdir, found, logdir))
-  path = os.path.join(logdir, train.HPARAMS)
-  try:
-    with open(path) as f:
-      hparams = json.load(f)
-    return latest, model.ModelConfig(**hparams["model"]), hparams["data"]
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise fileio.UserError(
-        "cannot read the model settings of %s from %s (%s: %s); training writes it, so train "
-        "into a fresh --logdir" % (latest, path, type(e).__name__, e))
-
-
 def _fixed_batch(data_dir, crop_size, image_size):
   """The first 64 images of the test split (all if fewer): float32 [B, A, A, 3] in [0, 1].
 
@@ -95,23 +69,6 @@ def _fixed_batch(data_dir, crop_size, image_size):
   return celeba.fixed_batch(pixels, len(pixels))
 
 
-def _check_matches(checkpoint, logdir):
-  """UserError unless `checkpoint` holds every variable of the graph, with its shape."""
-  try:
-    saved = dict(tf.train.list_variables(checkpoint))
-  except tf.errors.OpError as e:
-    raise fileio.UserError("cannot read checkpoint %s (%s); train into a fresh --logdir"
-                           % (checkpoint, e.message.splitlines()[0]))
-  for v in tf1.global_variables():
-    name, shape = v.op.name, v.shape.as_list()
-    if saved.get(name) != shape:
-      there = "missing" if name not in saved else "%s" % saved[name]
-      raise fileio.UserError(
-          "checkpoint %s does not match %s: variable %s is %s there but %s for its settings; "
-          "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, train.HPARAMS),
-                                           name, there, shape))
-
-
 def _run(config, mcfg, checkpoint, batch=None):
   """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, 3], DRAW on it.
 
@@ -122,7 +79,7 @@ def _run(config, mcfg, checkpoint, batch=None):
   seed = config.seed & (2**64 - 1)  # numpy takes no negative seeds; this keeps them apart
   t, z = mcfg.timesteps, mcfg.latent_size
   with tf.Graph().as_default():
-    with tf.device(train.device_scope(config.device)):
+    with tf.device(runs.device_scope(config.device)):
       global_step = tf1.train.get_or_create_global_step()
       prior = np.random.default_rng([seed, 0]).standard_normal(
           [t, config.num_samples, z])  # [T, S, Z]
@@ -137,15 +94,8 @@ def _run(config, mcfg, checkpoint, batch=None):
                                  noise=tf.constant(eps, tf.float32))
         fetches.update(canvases=drawn.canvases, read_windows=drawn.read_windows,
                        write_windows=drawn.write_windows)
-    _check_matches(checkpoint, config.logdir)
-    # All variables: the model's and the global step; the Adam slots stay in the file.
-    saver = tf1.train.Saver(var_list=tf1.global_variables())
-    with tf1.Session(config=train.session_config()) as sess:
-      try:
-        saver.restore(sess, checkpoint)
-      except tf.errors.OpError as e:
-        raise fileio.UserError("cannot restore %s (%s); train into a fresh --logdir"
-                               % (checkpoint, e.message.splitlines()[0]))
+    with tf1.Session(config=runs.session_config()) as sess:
+      runs.restore(sess, checkpoint, config.logdir)
       return sess.run({k: v for k, v in fetches.items() if v is not None})
 
 
@@ -238,7 +188,8 @@ def _output_dir(config):
 
 def make_gifs(config):
   """Writes every picture of the module docstring from the latest checkpoint; their paths."""
-  checkpoint, mcfg, data = _checkpoint(config.logdir)
+  checkpoint, mcfg, hparams = runs.latest_run(config.logdir)
+  data = hparams["data"]
   data_dir = config.data_dir or data["data_dir"]
   batch = _fixed_batch(data_dir, config.crop_size or data["crop_size"], mcfg.image_size)
   out = _run(config, mcfg, checkpoint, batch)
@@ -257,7 +208,7 @@ def make_gifs(config):
 
 def make_samples(config):
   """Writes samples.gif and samples.png from the latest checkpoint; returns their paths."""
-  checkpoint, mcfg, _ = _checkpoint(config.logdir)
+  checkpoint, mcfg, _ = runs.latest_run(config.logdir)
   out = _run(config, mcfg, checkpoint)
   folder = _output_dir(config)
   paths = _write(folder, _sample_pictures(mcfg, out, config.gif_scale))

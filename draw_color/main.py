@@ -17,19 +17,23 @@ from absl import logging
 
 from draw_color import bench
 from draw_color import celeba
+from draw_color import datasets
 from draw_color import download
+from draw_color import evaluate
 from draw_color import fileio
 from draw_color import gif
+from draw_color import mnist
 from draw_color import model
 from draw_color import train
 
 FLAGS = flags.FLAGS
 
 # What to do.
-flags.DEFINE_enum("mode", "train", ["train", "gif", "sample", "data", "bench"],
-                  "What to run: train (or resume) the model; gif: pictures of how the logdir's "
-                  "latest checkpoint draws and samples; sample: only its samples; data: "
-                  "download CelebA into --data_dir; bench: measure the speed.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "bench"],
+                  "What to run: train (or resume) the model; eval: the logdir's latest "
+                  "checkpoint on --eval_split; gif: pictures of how it draws and samples; "
+                  "sample: only its samples; data: download CelebA into --data_dir; bench: "
+                  "measure the speed.")
 
 # Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
@@ -46,10 +50,13 @@ flags.DEFINE_enum("compat", "paper", list(model.COMPATS),
 flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
                   "l2: the blog's summed squared error; bernoulli: the paper's cross-entropy.")
 
-# Data: CelebA aligned faces, centre-cropped and resized.
+# Data: CelebA aligned faces, centre-cropped and resized; or binarized MNIST.
+flags.DEFINE_enum("dataset", "celeba", list(datasets.DATASETS),
+                  "celeba: colour faces; mnist: binarized MNIST, 28x28 grey.")
 flags.DEFINE_string("data_dir", "data/celeba",
-                    "Folder holding img_align_celeba/ and list_eval_partition.txt.")
-flags.DEFINE_enum("split", "train", list(celeba.SPLITS), "Official CelebA split to use.")
+                    "Folder of img_align_celeba/ and list_eval_partition.txt, or of "
+                    "binarized_mnist_{train,valid,test}.amat.")
+flags.DEFINE_enum("split", "train", list(celeba.SPLITS), "Split to train on.")
 flags.DEFINE_integer("image_size", 64, "Side of the square images the model sees.",
                      lower_bound=2)
 flags.DEFINE_integer("crop_size", 108, "Side of the centre crop taken before resizing.",
@@ -76,6 +83,12 @@ flags.DEFINE_integer("image_every", 800, "Steps between canvas grids of the fixe
                      lower_bound=1)
 flags.DEFINE_float("progress_secs", 5.0, "Seconds between progress lines.", lower_bound=0.0)
 
+# Evaluation: --mode=eval, and the valid split during training.
+flags.DEFINE_enum("eval_split", "test", ["train", "valid", "test", "all"],
+                  "Split that --mode=eval evaluates.")
+flags.DEFINE_integer("eval_every", 0, "Steps between evaluations on the valid split while "
+                     "training (0: none).", lower_bound=0)
+
 # Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
 flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")
 flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them).",
@@ -95,6 +108,13 @@ flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.
 flags.register_validator(
     "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
     message="--device must be auto, cpu or gpu:N (N a GPU index, e.g. gpu:0)")
+flags.register_multi_flags_validator(
+    ["dataset", "image_size", "split", "eval_split"],
+    lambda f: f["dataset"] != "mnist" or (
+        f["image_size"] == mnist.SIZE and f["split"] in mnist.SPLITS
+        and f["eval_split"] in mnist.SPLITS),
+    message="--dataset=mnist needs --image_size=28 and a split (--split, --eval_split) of "
+            "train, valid or test")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -104,18 +124,20 @@ flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be belo
 def train_config_from_flags():
   """FLAGS -> one immutable train.RunConfig."""
   return train.RunConfig(
-      model=model_config_from_flags(),
-      data_dir=FLAGS.data_dir, split=FLAGS.split, crop_size=FLAGS.crop_size,
-      cache_dir=FLAGS.cache_dir, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+      model=model_config_from_flags(), dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+      split=FLAGS.split, crop_size=FLAGS.crop_size, cache_dir=FLAGS.cache_dir,
+      epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-      image_every=FLAGS.image_every, progress_secs=FLAGS.progress_secs, device=FLAGS.device)
+      image_every=FLAGS.image_every, eval_every=FLAGS.eval_every,
+      progress_secs=FLAGS.progress_secs, device=FLAGS.device)
 
 
-def model_config_from_flags(channels=3):
+def model_config_from_flags():
   """The model flags -> a model.ModelConfig."""
   return model.ModelConfig(
-      image_size=FLAGS.image_size, channels=channels, timesteps=FLAGS.timesteps,
+      image_size=FLAGS.image_size, channels=datasets.CHANNELS[FLAGS.dataset],
+      timesteps=FLAGS.timesteps,
       latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
       write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
       compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
@@ -128,6 +150,15 @@ def bench_config_from_flags():
       model=model_config_from_flags(), batch_size=FLAGS.batch_size, steps=FLAGS.bench_steps,
       repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir, crop_size=FLAGS.crop_size,
       json_path=FLAGS.bench_json, device=FLAGS.device)
+
+
+def eval_config_from_flags():
+  """FLAGS -> one immutable evaluate.EvalConfig; unset data flags defer to hparams.json."""
+  return evaluate.EvalConfig(
+      logdir=FLAGS.logdir, data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
+      split=FLAGS.eval_split, crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
+      cache_dir=FLAGS.cache_dir, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+      progress_secs=FLAGS.progress_secs, device=FLAGS.device)
 
 
 def gif_config_from_flags():
@@ -147,6 +178,8 @@ def main(argv):
   try:
     if FLAGS.mode == "train":
       train.train(train_config_from_flags())
+    elif FLAGS.mode == "eval":
+      print(evaluate.table(evaluate.run(eval_config_from_flags())))
     elif FLAGS.mode == "gif":
       gif.make_gifs(gif_config_from_flags())
     elif FLAGS.mode == "sample":

@@ -11,9 +11,12 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import datasets
+from draw_color import evaluate
 from draw_color import fileio
 from draw_color import images as imaging
 from draw_color import model
+from draw_color import runs
 
 tf1 = tf.compat.v1
 
@@ -21,9 +24,10 @@ RunConfig = collections.namedtuple(
     "RunConfig",
     [
         "model",  # model.ModelConfig
-        "data_dir",  # CelebA root: img_align_celeba/ and list_eval_partition.txt.
-        "split",  # One of celeba.SPLITS.
-        "crop_size",  # Centre crop before resizing to model.image_size.
+        "dataset",  # One of datasets.DATASETS.
+        "data_dir",  # CelebA root (img_align_celeba/, list_eval_partition.txt) or MNIST's.
+        "split",  # The split trained on.
+        "crop_size",  # CelebA's centre crop before resizing to model.image_size.
         "cache_dir",  # Where the uint8 cache goes; None for the default.
         "epochs",  # Passes over the split.
         "batch_size",  # Images per step; the last partial batch is kept.
@@ -33,6 +37,7 @@ RunConfig = collections.namedtuple(
         "checkpoint_every",  # Steps between checkpoints.
         "keep_checkpoints",  # Checkpoints kept on disk.
         "image_every",  # Steps between canvas grids of the fixed batch.
+        "eval_every",  # Steps between evaluations on the valid split; 0 for none.
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
     ])
@@ -40,13 +45,12 @@ RunConfig = collections.namedtuple(
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
                 "write_n", "read_attn", "write_attn", "compat", "loss")
-HPARAMS = "hparams.json"
 FIXED_BATCH = 64  # the original's 8x8 picture grid
 
 
 def check_hparams(logdir, config):
   """Stops with one message naming every architecture flag that differs from the logdir's."""
-  path = os.path.join(logdir, HPARAMS)
+  path = os.path.join(logdir, runs.HPARAMS)
   if not os.path.exists(path):
     return
   try:
@@ -62,32 +66,13 @@ def check_hparams(logdir, config):
 
 
 def write_hparams(config):
-  fileio.write_json(os.path.join(config.logdir, HPARAMS), {
+  fileio.write_json(os.path.join(config.logdir, runs.HPARAMS), {
       "model": config.model._asdict(),
-      "data": {"data_dir": config.data_dir, "split": config.split,
-               "crop_size": config.crop_size},
+      "data": {"dataset": config.dataset, "data_dir": config.data_dir,
+               "split": config.split, "crop_size": config.crop_size},
       "training": {"batch_size": config.batch_size, "epochs": config.epochs,
                    "seed": config.seed},
   })
-
-
-def device_scope(device):
-  """--device -> a tf.device name, or None for TensorFlow's own choice."""
-  if device == "auto":
-    return None
-  if device == "cpu":
-    return "/cpu:0"
-  index = int(device.split(":")[1])
-  gpus = tf.config.list_physical_devices("GPU")
-  if index >= len(gpus):
-    raise fileio.UserError(
-        "--device=%s but TensorFlow sees %d GPU(s); install tensorflow[and-cuda] and check "
-        "nvidia-smi, or use --device=cpu" % (device, len(gpus)))
-  return "/gpu:%d" % index
-
-
-def session_config():
-  return tf1.ConfigProto(allow_soft_placement=True)
 
 
 def _duration(seconds):
@@ -123,15 +108,15 @@ class _Progress:
     self.rate = self.images / elapsed
     eta = (self.last_step - step) / steps_per_sec if steps_per_sec else float("inf")
     epoch, in_epoch = divmod(step - 1, self.steps_per_epoch)
-    logging.info("epoch %d/%d  step %d/%d (%d/%d in epoch)  gen %.2f  latent %.2f  "
+    logging.info("epoch %d/%d  step %d/%d (%d/%d in epoch)  gen/image %.2f  latent %.2f  "
                  "%.0f img/s  ETA %s", epoch + 1, self.epochs, step, self.last_step,
                  in_epoch + 1, self.steps_per_epoch, gen, lat, self.rate, _duration(eta))
     self.mark_time, self.mark_step, self.images = now, step, 0
 
 
-def _save_canvases(sess, graph, x, fixed, config, step, writer):
+def _save_canvases(sess, graph, fixed, config, step, writer):
   """The original's pictures: the 8x8 grid of each step's canvas for the fixed batch."""
-  canvases = sess.run(graph.canvases, {x: fixed})  # [T, B, A, A, C]
+  canvases = sess.run(graph.draw.canvases, {graph.images: fixed})  # [T, B, A, A, C]
   folder = os.path.join(config.logdir, "images")
   for t, canvas in enumerate(canvases):
     picture = imaging.grid(imaging.to_uint8(canvas))
@@ -156,12 +141,24 @@ class _Interrupt:
     raise KeyboardInterrupt
 
 
+def _evaluate(sess, graph, valid, cfg, step, writer):
+  """Evaluates on the valid split; logs it and puts it in TensorBoard beside the losses."""
+  results = evaluate.evaluate(sess, graph, valid, cfg.model, cfg.batch_size, cfg.progress_secs)
+  logging.info("valid at step %d: %s", step, evaluate.summary_line(results))
+  writer.add_summary(imaging.scalar_summary(
+      {"valid/" + k: results[k] for k in evaluate.SCALARS if k in results}), step)
+
+
 def train(config):
-  """Trains (or resumes) colour DRAW on CelebA as `config` says; returns the final step."""
+  """Trains (or resumes) DRAW as `config` says; returns the final step."""
   cfg, mcfg = config, config.model
   check_hparams(cfg.logdir, mcfg)
-  data = celeba.load(cfg.data_dir, cfg.split, crop_size=cfg.crop_size,
-                     image_size=mcfg.image_size, cache_dir=cfg.cache_dir, log=logging.info)
+  data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
+                       cfg.cache_dir, log=logging.info)
+  valid = None
+  if cfg.eval_every:
+    valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
+                          cfg.cache_dir, log=logging.info)
   batches = celeba.Batches(data, cfg.batch_size, cfg.seed)
   fixed = celeba.fixed_batch(data, min(FIXED_BATCH, len(data)))
   last_step = cfg.epochs * batches.steps_per_epoch
@@ -170,22 +167,16 @@ def train(config):
   logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
                len(data), cfg.split, batches.steps_per_epoch, last_step)
 
-  device = device_scope(cfg.device)
+  device = runs.device_scope(cfg.device)
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
     with tf.device(device):
-      x = tf1.placeholder(tf.float32, [None, mcfg.image_size, mcfg.image_size, mcfg.channels],
-                          name="images")
-      # eps drawn from (seed, global step) without state, so a resumed run draws the same
-      # noise as an uninterrupted one.
-      global_step = tf1.train.get_or_create_global_step()
-      noise = tf.random.stateless_normal(
-          model.noise_shape(mcfg, tf.shape(x)[0]),
-          seed=tf.stack([tf.constant(cfg.seed, tf.int64), global_step]))
-      graph = model.build_draw(x, mcfg, noise=noise)
+      graph = runs.build_graph(mcfg, cfg.seed)
+      # Per image, so that the progress line does not jump at a smaller last batch.
+      gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
     saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints)
     writer = tf1.summary.FileWriter(cfg.logdir)
-    with tf1.Session(config=session_config()) as sess, _Interrupt():
+    with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
       latest = tf1.train.latest_checkpoint(cfg.logdir)
       if latest:
         saver.restore(sess, latest)
@@ -194,33 +185,37 @@ def train(config):
         sess.run(tf1.global_variables_initializer())
         write_hparams(cfg)
         writer.add_graph(tf1.get_default_graph())
-      step = int(sess.run(graph.global_step))
+      draw = graph.draw
+      step = int(sess.run(draw.global_step))
       save_path = os.path.join(cfg.logdir, "model.ckpt")
       progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
                            cfg.epochs)
-      fetches = [graph.train_op, graph.gen_loss, graph.latent_loss, graph.loss]
+      fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss]
       try:
         while step < last_step:
           epoch, start = divmod(step, batches.steps_per_epoch)
           for batch in batches.epoch(epoch, start):
-            _, gen, lat, loss = sess.run(fetches, {x: batch})
+            _, gen, lat, loss = sess.run(fetches, {graph.images: batch})
             step += 1
             if not np.isfinite(loss):
               raise fileio.UserError(
                   "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
                   "lower --learning_rate or --clip" % (loss, step, cfg.logdir))
             writer.add_summary(imaging.scalar_summary(
-                {"loss/generation": gen, "loss/latent": lat, "loss/total": loss}), step)
+                {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}),
+                step)
             progress.update(step, len(batch), gen, lat, force=step == last_step)
             if step % cfg.image_every == 0 or step == last_step:
-              _save_canvases(sess, graph, x, fixed, cfg, step, writer)
+              _save_canvases(sess, graph, fixed, cfg, step, writer)
+            if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
+              _evaluate(sess, graph, valid, cfg, step, writer)
             if step % cfg.checkpoint_every == 0 or step == last_step:
-              saver.save(sess, save_path, global_step=graph.global_step)
+              saver.save(sess, save_path, global_step=draw.global_step)
             if step == last_step:
               break
       except KeyboardInterrupt:
         # The global step, not `step`: an interrupted sess.run may or may not have applied.
-        path = saver.save(sess, save_path, global_step=graph.global_step)
+        path = saver.save(sess, save_path, global_step=draw.global_step)
         logging.info("interrupted; saved %s; run the same command to resume", path)
         raise
       finally:

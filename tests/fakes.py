@@ -25,3 +25,13 @@ def make_celeba(root, count, partition=None):
     (root / "list_eval_partition.txt").write_bytes(
         "\r\n".join(f"{name} {code}" for name, code in partition.items()).encode())
   return str(root)
+
+
+def make_mnist(root, counts=(12, 6, 6), seed=0):
+  """DATA_DIR with text binarized_mnist_{train,valid,test}.amat of random 0/1 digits."""
+  rng = np.random.default_rng(seed)
+  root.mkdir(parents=True, exist_ok=True)
+  for split, count in zip(("train", "valid", "test"), counts):
+    rows = (rng.random((count, 784)) < 0.2).astype(int)
+    np.savetxt(root / f"binarized_mnist_{split}.amat", rows, fmt="%d")
+  return str(root)

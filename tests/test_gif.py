@@ -15,6 +15,7 @@ import tensorflow as tf
 from draw_color import gif
 from draw_color import model
 from draw_color import pictures
+from draw_color import runs
 from draw_color import train
 from draw_color.fileio import UserError
 from fakes import make_celeba
@@ -41,10 +42,10 @@ def train_tiny(root, model_config):
   data_dir = make_celeba(root / "celeba", FACES)
   logdir = str(root / "run")
   train.train(train.RunConfig(
-      model=model_config, data_dir=data_dir, split="all", crop_size=24,
+      model=model_config, dataset="celeba", data_dir=data_dir, split="all", crop_size=24,
       cache_dir=str(root / "cache"), epochs=1, batch_size=4, max_steps=2, seed=0,
       logdir=logdir, checkpoint_every=2, keep_checkpoints=1, image_every=100,
-      progress_secs=0.0, device="cpu"))
+      eval_every=0, progress_secs=0.0, device="cpu"))
   return logdir
 
 
@@ -71,10 +72,10 @@ def moved_logdir(logdir, tmp_path, **data):
   """A copy of the checkpoint whose hparams.json "data" entry is updated with `data`."""
   copy = tmp_path / "run"
   shutil.copytree(logdir, copy)
-  with open(copy / train.HPARAMS) as f:
+  with open(copy / runs.HPARAMS) as f:
     hparams = json.load(f)
   hparams["data"].update(data)
-  with open(copy / train.HPARAMS, "w") as f:
+  with open(copy / runs.HPARAMS, "w") as f:
     json.dump(hparams, f)
   return copy
 
@@ -167,10 +168,10 @@ def test_missing_checkpoint_is_a_user_error_naming_the_logdir(tmp_path):
 
 def test_checkpoint_not_matching_hparams_is_a_user_error(logdir, tmp_path):
   copy = moved_logdir(logdir, tmp_path)
-  with open(copy / train.HPARAMS) as f:
+  with open(copy / runs.HPARAMS) as f:
     hparams = json.load(f)
   hparams["model"]["hidden_size"] = 16
-  with open(copy / train.HPARAMS, "w") as f:
+  with open(copy / runs.HPARAMS, "w") as f:
     json.dump(hparams, f)
   with pytest.raises(UserError, match="does not match .*hparams.json"):
     gif.make_samples(config(copy, tmp_path / "out"))

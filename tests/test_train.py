@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from draw_color import celeba
 from draw_color import model
+from draw_color import runs
 from draw_color import train
 from draw_color.fileio import UserError
 from fakes import make_celeba
@@ -24,10 +25,11 @@ def data_dir(tmp_path_factory):
 
 def config(data_dir, logdir, **overrides):
   """10 images in batches of 4: 3 steps an epoch, the last one partial."""
-  values = dict(model=TINY, data_dir=data_dir, split="all", crop_size=24,
+  values = dict(model=TINY, dataset="celeba", data_dir=data_dir, split="all", crop_size=24,
                 cache_dir=os.path.join(data_dir, "cache"), epochs=10, batch_size=4,
                 max_steps=4, seed=1, logdir=str(logdir), checkpoint_every=2,
-                keep_checkpoints=2, image_every=2, progress_secs=0.0, device="cpu")
+                keep_checkpoints=2, image_every=2, eval_every=0, progress_secs=0.0,
+                device="cpu")
   values.update(overrides)
   return train.RunConfig(**values)
 
@@ -111,4 +113,4 @@ def test_gpu_device_without_gpu_is_a_clear_error():
   if tf.config.list_physical_devices("GPU"):
     pytest.skip("this machine has a GPU")
   with pytest.raises(UserError, match="--device=gpu:0 but TensorFlow sees 0 GPU"):
-    train.device_scope("gpu:0")
+    runs.device_scope("gpu:0")

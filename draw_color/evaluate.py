@@ -1,0 +1,132 @@
+"""Evaluation on a whole split: per-image losses, the KL of every step, the bound, MSE/PSNR.
+
+For --loss=bernoulli the generation loss is the paper's reconstruction cross-entropy (eq. 9)
+and generation + KL (eq. 10, 11) is the negative log-likelihood bound in nats that the DRAW
+paper reports, computed per image and averaged over the split. One sample of z per image,
+as the paper; the eps are drawn from (seed, batch index), so a rerun gives the same numbers.
+"""
+
+import collections
+import math
+import os
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from draw_color import datasets
+from draw_color import fileio
+from draw_color import runs
+
+tf1 = tf.compat.v1
+
+EvalConfig = collections.namedtuple(
+    "EvalConfig",
+    [
+        "logdir",  # Holds the checkpoint and its hparams.json; eval_<split>.json goes here.
+        "data_dir",  # None for the one hparams.json names.
+        "split",  # The split evaluated.
+        "crop_size",  # CelebA's centre crop; None for hparams.json's.
+        "cache_dir",  # CelebA's cache; None for the default.
+        "batch_size",  # Images per session run.
+        "seed",  # Keys the eps of the evaluation.
+        "progress_secs",  # Seconds between progress lines.
+        "device",  # "auto", "cpu" or "gpu:N".
+    ])
+
+# The per-split scalars that go to TensorBoard and the summary line.
+SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr")
+
+
+def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0):
+  """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order.
+
+  Returns a dict: loss (the config's); images; generation, kl and bound per image (means
+  over the split);
+  kl_per_step [T]; for the Bernoulli loss bits_per_dim; for colour images mse and psnr of
+  the final canvas (the mean over images of each image's PSNR, in dB, of pixels in [0, 1]).
+  """
+  draw = graph.draw
+  n = len(images)
+  totals = collections.defaultdict(float)
+  kl_per_step = np.zeros(config.timesteps)
+  start = last = time.time()
+  for i, first in enumerate(range(0, n, batch_size)):
+    batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
+    # Negative noise steps: never one that training used.
+    gen, kl, canvas = sess.run(
+        [draw.gen_loss_per_image, draw.kl_per_step, draw.canvases[-1]],
+        {graph.images: batch, graph.noise_step: -1 - i})  # [B], [T, B], [B, A, A, C]
+    totals["generation"] += float(gen.sum())
+    totals["kl"] += float(kl.sum())
+    kl_per_step += kl.sum(1)
+    mse = np.mean(np.square(canvas - batch), axis=(1, 2, 3))  # [B]
+    totals["mse"] += float(mse.sum())
+    totals["psnr"] += float(np.sum(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+    done = first + len(batch)
+    if time.time() - last >= progress_secs and done < n:
+      last = time.time()
+      rate = done / (last - start)
+      logging.info("evaluated %d/%d images, %.0f images/s, ETA %.0f s", done, n, rate,
+                   (n - done) / rate)
+  results = {"loss": config.loss, "images": n, "generation": totals["generation"] / n,
+             "kl": totals["kl"] / n, "kl_per_step": (kl_per_step / n).tolist()}
+  results["bound"] = results["generation"] + results["kl"]
+  if config.loss == "bernoulli":
+    dims = config.image_size**2 * config.channels
+    results["bits_per_dim"] = results["bound"] / (dims * math.log(2))
+  if config.channels == 3:
+    results["mse"] = totals["mse"] / n
+    results["psnr"] = totals["psnr"] / n
+  return results
+
+
+def summary_line(results):
+  """The scalars of `results` on one line."""
+  return "  ".join("%s %.4g" % (k, results[k]) for k in SCALARS if k in results)
+
+
+def table(results):
+  """The results as a Markdown table, each row labelled with what it means for their loss."""
+  bernoulli = results["loss"] == "bernoulli"
+  bound = ("negative log-likelihood bound (nats)" if bernoulli
+           else "loss per image (generation + KL; no likelihood under the L2 loss)")
+  rows = [("generation loss per image" + (" (nats)" if bernoulli else " (1/2 sum of squares)"),
+           results["generation"]),
+          ("KL per image (nats)", results["kl"]), (bound, results["bound"])]
+  if "bits_per_dim" in results:
+    rows.append(("bits per dimension", results["bits_per_dim"]))
+  if "mse" in results:
+    rows += [("MSE of the final canvas", results["mse"]), ("PSNR (dB)", results["psnr"])]
+  rows.append(("KL per step", " ".join("%.2f" % k for k in results["kl_per_step"])))
+  lines = ["| %s, %d images | value |" % (results["split"], results["images"]),
+           "| --- | ---: |"]
+  lines += ["| %s | %s |" % (k, v if isinstance(v, str) else "%.4f" % v) for k, v in rows]
+  return "\n".join(lines)
+
+
+def run(config):
+  """--mode=eval: evaluates the latest checkpoint on a split; writes LOGDIR/eval_<split>.json.
+
+  Returns the results dict (with split, step and checkpoint added).
+  """
+  checkpoint, mcfg, hparams = runs.latest_run(config.logdir)
+  data = hparams["data"]
+  dataset = data.get("dataset", "celeba")
+  images = datasets.load(dataset, config.data_dir or data["data_dir"], config.split,
+                         mcfg.image_size, config.crop_size or data["crop_size"],
+                         config.cache_dir, log=logging.info)
+  with tf.Graph().as_default():
+    with tf.device(runs.device_scope(config.device)):
+      graph = runs.build_graph(mcfg, config.seed, training=False)
+    with tf1.Session(config=runs.session_config()) as sess:
+      runs.restore(sess, checkpoint, config.logdir)
+      step = int(sess.run(tf1.train.get_global_step()))
+      logging.info("evaluating %s (step %d) on %d %s images of %s", checkpoint, step,
+                   len(images), config.split, dataset)
+      results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs)
+  results.update(split=config.split, step=step, checkpoint=checkpoint)
+  fileio.write_json(os.path.join(config.logdir, "eval_%s.json" % config.split),
+                    {"results": results, "hparams": hparams, "eval": config._asdict()})
+  return results

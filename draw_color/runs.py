@@ -1,0 +1,106 @@
+"""What every mode shares: the graph on an images placeholder, devices, and restoring a run."""
+
+import collections
+import json
+import os
+
+import tensorflow as tf
+
+from draw_color import fileio
+from draw_color import model
+
+tf1 = tf.compat.v1
+
+HPARAMS = "hparams.json"
+
+
+Graph = collections.namedtuple(
+    "Graph",
+    [
+        "images",  # placeholder [None, A, A, C] in [0, 1]
+        "noise_step",  # [] int64 keying eps; the global step unless fed
+        "draw",  # model.DrawGraph
+    ])
+
+
+def build_graph(config, seed, training=True):
+  """Builds DRAW on an images placeholder, eps drawn without state from (seed, noise_step).
+
+  noise_step defaults to the global step, so a resumed run draws the same noise as an
+  uninterrupted one; evaluation feeds its own values. The global step exists either way,
+  so that restoring a checkpoint gives its step.
+  """
+  a, c = config.image_size, config.channels
+  images = tf1.placeholder(tf.float32, [None, a, a, c], name="images")
+  global_step = tf1.train.get_or_create_global_step()
+  noise_step = tf1.placeholder_with_default(global_step, [], name="noise_step")
+  noise = tf.random.stateless_normal(model.noise_shape(config, tf.shape(images)[0]),
+                                     seed=tf.stack([tf.constant(seed, tf.int64), noise_step]))
+  return Graph(images, noise_step, model.build_draw(images, config, training, noise))
+
+
+def latest_run(logdir):
+  """(latest checkpoint, ModelConfig, hparams dict) of `logdir`; UserError if there is none."""
+  latest = tf1.train.latest_checkpoint(logdir) if os.path.isdir(logdir) else None
+  if not latest:
+    names = sorted(os.listdir(logdir)) if os.path.isdir(logdir) else None
+    if names is None:
+      found = "it does not exist"
+    elif not names:
+      found = "it is empty"
+    else:
+      found = "it holds only " + ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    raise fileio.UserError(
+        "no checkpoint in %s (%s); train one with `make train` or `python -m draw_color.main "
+        "--mode=train --logdir=%s`" % (logdir, found, logdir))
+  path = os.path.join(logdir, HPARAMS)
+  try:
+    with open(path) as f:
+      hparams = json.load(f)
+    return latest, model.ModelConfig(**hparams["model"]), hparams
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise fileio.UserError(
+        "cannot read the model settings of %s from %s (%s: %s); training writes it, so train "
+        "into a fresh --logdir" % (latest, path, type(e).__name__, e))
+
+
+def restore(sess, checkpoint, logdir):
+  """Restores every variable of the graph from `checkpoint`; UserError if any is missing or
+  shaped otherwise (the Adam slots of a checkpoint may stay behind)."""
+  try:
+    saved = dict(tf.train.list_variables(checkpoint))
+  except tf.errors.OpError as e:
+    raise fileio.UserError("cannot read checkpoint %s (%s); train into a fresh --logdir"
+                           % (checkpoint, e.message.splitlines()[0]))
+  for v in tf1.global_variables():
+    name, shape = v.op.name, v.shape.as_list()
+    if saved.get(name) != shape:
+      there = "missing" if name not in saved else "%s" % saved[name]
+      raise fileio.UserError(
+          "checkpoint %s does not match %s: variable %s is %s there but %s for its settings; "
+          "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, HPARAMS), name,
+                                           there, shape))
+  try:
+    tf1.train.Saver(var_list=tf1.global_variables()).restore(sess, checkpoint)
+  except tf.errors.OpError as e:
+    raise fileio.UserError("cannot restore %s (%s); train into a fresh --logdir"
+                           % (checkpoint, e.message.splitlines()[0]))
+
+
+def device_scope(device):
+  """--device -> a tf.device name, or None for TensorFlow's own choice."""
+  if device == "auto":
+    return None
+  if device == "cpu":
+    return "/cpu:0"
+  index = int(device.split(":")[1])
+  gpus = tf.config.list_physical_devices("GPU")
+  if index >= len(gpus):
+    raise fileio.UserError(
+        "--device=%s but TensorFlow sees %d GPU(s); install tensorflow[and-cuda] and check "
+        "nvidia-smi, or use --device=cpu" % (device, len(gpus)))
+  return "/gpu:%d" % index
+
+
+def session_config():
+  return tf1.ConfigProto(allow_soft_placement=True)
