@@ -27,8 +27,8 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 # Train (or resume) with the defaults into runs/celeba, or with CONFIG's; without a CONFIG,
-# fetches CelebA first if DATA_DIR holds no images. Full CelebA: 10 epochs of 2,544 steps, ~1.5 h
-# on a CPU (see README); the 6,000-image subset's 4,560 training faces: ~10 s an epoch;
+# fetches CelebA first if DATA_DIR holds no images. Full CelebA: 10 epochs of 2,544 steps, ~1 h
+# on 2 CPU cores (see README); the 6,000-image subset's 4,560 training faces: ~15 s an epoch;
 # paper_mnist: ~7 min an epoch.
 train: install
 	@if [ -z "$(CONFIG)$(findstring --data_dir,$(FLAGS))" ] && \
