@@ -28,6 +28,7 @@ import tensorflow as tf
 from draw_color import celeba
 from draw_color import fileio
 from draw_color import images as imaging
+from draw_color import mnist
 from draw_color import model
 from draw_color import pictures
 from draw_color import runs
@@ -52,13 +53,20 @@ STEPS_FACES = 8  # rows of steps.png
 OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
 
 
-def _fixed_batch(data_dir, crop_size, image_size):
-  """The first 64 images of the test split (all if fewer): float32 [B, A, A, 3] in [0, 1].
+def _fixed_batch(dataset, data_dir, crop_size, image_size):
+  """64 images of the test split (all if fewer): float32 [B, A, A, C] in [0, 1].
 
-  Faces the model was not trained on, the same every run. A CelebA subset without
+  Images the model was not trained on, the same every run: CelebA's first 64 faces, 64
+  digits evenly spaced through MNIST's test split. A CelebA subset without
   list_eval_partition.txt has every image in every split; one whose partition file puts
-  none of its images in the test split falls back to all of them.
+  none of its images in the test split falls back to all of them. Only these 64 faces are
+  decoded, so that no cache of the whole test split is built for them.
   """
+  if dataset == "mnist":
+    # Evenly spaced, not the first: some copies of the test split are sorted by digit.
+    digits = mnist.load(data_dir, "test")  # [N, 28, 28, 1]
+    digits = digits[::max(1, len(digits) // BATCH)]
+    return celeba.fixed_batch(digits, min(BATCH, len(digits)))
   try:
     paths = celeba.list_images(data_dir, "test", log=logging.info)
   except fileio.UserError:
@@ -147,8 +155,8 @@ def _sample_pictures(mcfg, out, scale):
 
 def _batch_pictures(mcfg, batch, out, scale):
   """{file name: picture or GIF frames} of the fixed batch; the attention GIFs need attention."""
-  originals = imaging.to_uint8(batch)  # [B, A, A, 3]
-  canvases = imaging.to_uint8(out["canvases"])  # [T, B, A, A, 3]
+  originals = imaging.to_uint8(batch)  # [B, A, A, C]
+  canvases = imaging.to_uint8(out["canvases"])  # [T, B, A, A, C]
   faces = min(STEPS_FACES, len(batch))
   steps = np.concatenate([originals[None, :faces], canvases[:, :faces]])  # [1+T, F, A, A, 3]
   steps = steps.transpose(1, 0, 2, 3, 4).reshape((-1,) + steps.shape[2:])  # [F*(1+T), A, A, 3]
@@ -191,7 +199,8 @@ def make_gifs(config):
   checkpoint, mcfg, hparams = runs.latest_run(config.logdir)
   data = hparams["data"]
   data_dir = config.data_dir or data["data_dir"]
-  batch = _fixed_batch(data_dir, config.crop_size or data["crop_size"], mcfg.image_size)
+  batch = _fixed_batch(data.get("dataset", "celeba"), data_dir,
+                       config.crop_size or data["crop_size"], mcfg.image_size)
   out = _run(config, mcfg, checkpoint, batch)
   folder = _output_dir(config)
   found = _batch_pictures(mcfg, batch, out, config.gif_scale)

@@ -13,12 +13,14 @@ import pytest
 import tensorflow as tf
 
 from draw_color import gif
+from draw_color import mnist
 from draw_color import model
 from draw_color import pictures
 from draw_color import runs
 from draw_color import train
 from draw_color.fileio import UserError
 from fakes import make_celeba
+from fakes import make_mnist
 
 tf1 = tf.compat.v1
 
@@ -262,3 +264,20 @@ def test_cli_without_checkpoint_says_one_line_and_exits_1(tmp_path):
   assert "Traceback" not in done.stderr
   errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
   assert len(errors) == 1 and str(tmp_path) in errors[0], done.stderr
+
+
+def test_mnist_pictures_take_digits_spread_over_the_test_split(tmp_path):
+  data_dir = make_mnist(tmp_path / "mnist", counts=(8, 4, 130))  # 130 test digits: every 2nd
+  logdir = str(tmp_path / "run")
+  grey = model.ModelConfig(image_size=28, channels=1, timesteps=2, latent_size=2, hidden_size=8,
+                           read_n=2, write_n=3, loss="bernoulli")
+  train.train(train.RunConfig(
+      model=grey, dataset="mnist", data_dir=data_dir, split="train", crop_size=None,
+      cache_dir=None, epochs=1, batch_size=4, max_steps=1, seed=0, logdir=logdir,
+      checkpoint_every=1, keep_checkpoints=1, image_every=100, eval_every=0, progress_secs=0.0,
+      device="cpu"))
+  gif.make_gifs(config(logdir, tmp_path / "pictures", gif_scale=1))
+  originals = iio.imread(tmp_path / "pictures" / "originals.png")  # grey: [H, W]
+  digits = mnist.load(data_dir, "test")[::2][:64, :, :, 0]  # [64, 28, 28]
+  np.testing.assert_array_equal(originals[29:57, 29:57], digits[9])  # row 1, column 1
+  assert len(iio.imread(tmp_path / "pictures" / "reconstruction.gif", index=None)) == 2
