@@ -1,7 +1,8 @@
-"""Colour DRAW on CelebA: `python -m draw_color.main --mode=train|gif|sample [--flags]`.
+"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench [--flags]`.
 
-The only place flags live: they are turned into one immutable train.RunConfig or
-gif.GifConfig and handed to the library, which never reads FLAGS.
+The only place flags live: each mode turns them into one immutable config (train.RunConfig,
+evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig) and hands it to the library, which
+never reads FLAGS.
 """
 
 import os
