@@ -27,7 +27,7 @@ import tensorflow as tf
 tf1 = tf.compat.v1
 
 COMPATS = ("paper", "original")
-LOSSES = ("l2", "bernoulli")
+LOSSES = ("l2", "bernoulli", "vaegan")
 
 ModelConfig = collections.namedtuple(
     "ModelConfig",
@@ -42,12 +42,16 @@ ModelConfig = collections.namedtuple(
         "read_attn",  # Read with attention; else read is [x, x_hat].
         "write_attn",  # Write with attention; else a linear layer to A*A*C.
         "compat",  # "paper" or "original" (bug for bug, REFERENCE.md B1-B8).
-        "loss",  # "l2" (the blog's) or "bernoulli" (the paper's, in nats).
+        "loss",  # "l2" (the blog's), "bernoulli" (the paper's, in nats) or "vaegan" (vaegan.py).
         "learning_rate",  # Adam step size.
         "beta1",  # Adam beta1.
         "clip",  # Each gradient tensor is clipped to this norm on its own.
+        "vaegan_gamma",  # vaegan: weight of the feature loss against the GAN loss in the decoder.
+        "vaegan_layer",  # vaegan: the discriminator convolution (1-4) whose features are compared.
+        "vaegan_channels",  # vaegan: channels of the discriminator's first convolution.
     ],
-    defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0))
+    # The vaegan fields come last with defaults, so the hparams.json of older runs still loads.
+    defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])
@@ -60,13 +64,13 @@ DrawGraph = collections.namedtuple(
         "write_windows",  # Window of [T, B] tensors; None without write attention.
         "mus",  # [T, B, Z] mu_t.
         "log_sigmas",  # [T, B, Z] log sigma_t.
-        "gen_loss_per_image",  # [B] reconstruction loss of each image.
+        "gen_loss_per_image",  # [B] reconstruction loss of each image (vaegan: the pixel L2 term).
         "kl_per_step",  # [T, B] KL of each step and image.
         "latent_loss_per_image",  # [B] sum over steps of the KL.
-        "gen_loss",  # [] as the loss defines it (l2: summed over the batch; bernoulli: mean).
+        "gen_loss",  # [] as the loss defines it (l2: summed over the batch; others: mean).
         "latent_loss",  # [] batch-mean KL.
-        "loss",  # [] gen_loss + latent_loss, what is minimised.
-        "train_op",  # Adam step (increments the global step); None when not training.
+        "loss",  # [] gen_loss + latent_loss, what is minimised (vaegan: only reported).
+        "train_op",  # Adam step (increments the global step); None when not training or vaegan.
         "global_step",  # [] int64; None when not training.
     ])
 
@@ -258,7 +262,8 @@ def build_draw(images, config, training=True, noise=None):
 
   B may be unknown (None): any batch size works, 1 and a last partial batch included.
   `noise`, if given, is the eps of eq. 6, shaped as noise_shape says; otherwise it is
-  drawn in the graph. `training` adds the Adam step and the global step.
+  drawn in the graph. `training` adds the Adam step and the global step (for vaegan only
+  the global step: vaegan.build_training adds its optimisers).
   """
   cfg = config
   if cfg.compat not in COMPATS:
@@ -303,10 +308,12 @@ def build_draw(images, config, training=True, noise=None):
   latent_per_image = tf.reduce_sum(kl_per_step, 0)  # [B], eq. 11
   latent_loss = tf.reduce_mean(latent_per_image)
 
-  if cfg.loss == "l2":
-    # The blog's: tf.nn.l2_loss, i.e. 1/2 sum of squares over pixels AND the batch.
+  if cfg.loss in ("l2", "vaegan"):
+    # The blog's: tf.nn.l2_loss, i.e. 1/2 sum of squares over pixels AND the batch. VAE/GAN
+    # optimises a discriminator's features instead (vaegan.py) and keeps this pixel term, per
+    # image, to report the same numbers as the other losses.
     gen_per_image = 0.5 * tf.reduce_sum(tf.square(x - tf.sigmoid(canvas)), [1, 2, 3])  # [B]
-    gen_loss = tf.reduce_sum(gen_per_image)
+    gen_loss = (tf.reduce_sum if cfg.loss == "l2" else tf.reduce_mean)(gen_per_image)
   else:
     # The paper's eq. 9: cross-entropy of the pixel intensities under Bernoulli(sigma(c_T)).
     xent = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=canvas)  # [B, C, A, A]
@@ -317,6 +324,7 @@ def build_draw(images, config, training=True, noise=None):
   train_op = global_step = None
   if training:
     global_step = tf1.train.get_or_create_global_step()
+  if training and cfg.loss != "vaegan":  # vaegan.build_training adds its three optimisers.
     optimizer = tf1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1)
     grads = optimizer.compute_gradients(loss)
     clipped = [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads if g is not None]
@@ -342,8 +350,8 @@ def build_sampler(num_samples, config, noise=None):
   """Draws `num_samples` images from the prior: z_t ~ N(0, I) fresh at every step.
 
   Decoder and write only (the paper's generation, section 2.3); shares the variables of
-  build_draw, so build it in the same graph or restore the same checkpoint. `noise`, if
-  given, is [T, S, Z]. Returns a SampleGraph.
+  build_draw, so build it in the same graph or restore the same checkpoint. `num_samples`
+  S is an int or a [] tensor; `noise`, if given, is [T, S, Z]. Returns a SampleGraph.
   """
   draw = _Draw(config)
   a, c = config.image_size, config.channels

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from draw_color import fileio
 from draw_color import model
+from draw_color import vaegan
 
 tf1 = tf.compat.v1
 
@@ -19,8 +20,10 @@ Graph = collections.namedtuple(
     [
         "images",  # placeholder [None, A, A, C] in [0, 1]
         "noise_step",  # [] int64 keying eps; the global step unless fed
-        "draw",  # model.DrawGraph
-    ])
+        "draw",  # model.DrawGraph; for VAE/GAN training its train_op is vaegan's.
+        "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
+    ],
+    defaults=(None,))
 
 
 def build_graph(config, seed, training=True):
@@ -28,15 +31,24 @@ def build_graph(config, seed, training=True):
 
   noise_step defaults to the global step, so a resumed run draws the same noise as an
   uninterrupted one; evaluation feeds its own values. The global step exists either way,
-  so that restoring a checkpoint gives its step.
+  so that restoring a checkpoint gives its step. Training with the VAE/GAN loss adds the
+  discriminator and the three optimisers (vaegan.py), the prior's z_t drawn the same way.
   """
   a, c = config.image_size, config.channels
   images = tf1.placeholder(tf.float32, [None, a, a, c], name="images")
+  batch = tf.shape(images)[0]
   global_step = tf1.train.get_or_create_global_step()
   noise_step = tf1.placeholder_with_default(global_step, [], name="noise_step")
-  noise = tf.random.stateless_normal(model.noise_shape(config, tf.shape(images)[0]),
-                                     seed=tf.stack([tf.constant(seed, tf.int64), noise_step]))
-  return Graph(images, noise_step, model.build_draw(images, config, training, noise))
+  key = tf.stack([tf.constant(seed, tf.int64), noise_step])
+  noise = tf.random.stateless_normal(model.noise_shape(config, batch), seed=key)
+  draw = model.build_draw(images, config, training, noise)
+  if not (training and config.loss == "vaegan"):
+    return Graph(images, noise_step, draw)
+  # A key of its own, so the samples' z_t are not the reconstructions' eps.
+  prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
+                                     seed=tf.random.experimental.stateless_fold_in(key, 1))
+  adversarial = vaegan.build_training(images, draw, config, prior)
+  return Graph(images, noise_step, draw._replace(train_op=adversarial.train_op), adversarial)
 
 
 def latest_run(logdir):

@@ -1,0 +1,206 @@
+"""VAE/GAN as DRAW's loss (--loss=vaegan): Larsen et al. 2015, arXiv 1512.09300.
+
+A discriminator Dis learns to tell the faces x from DRAW's reconstructions x~ = sigma(c_T)
+and from its samples x_p (z_t ~ N(0, I) at every step, model.build_sampler), and DRAW's
+reconstruction error is measured in Dis's features instead of pixels: faces that differ by
+a small shift or blur differ little in features, so the model is not pushed to the blurry
+average that minimises the pixel L2. The losses, per image and averaged over the batch
+(Dis_l is the output of Dis's l-th convolution, D = sigmoid(Dis's logit)):
+
+  L_prior = sum_t KL(Q(z_t | x) || N(0, I))          DRAW's latent loss (DRAW eq. 11)
+  L_llike = 1/2 sum_f (Dis_l(x~) - Dis_l(x))^2        -log N(Dis_l(x) | Dis_l(x~), I), less
+                                                      its constant (the paper's Gaussian)
+  L_GAN   = -log D(x) - log(1 - D(x~)) - log(1 - D(x_p))   the negative of the paper's L_GAN,
+                                                      which Dis maximises
+
+Three Adam optimisers (the paper's algorithm 1), each on its own variables, all from the
+gradients of the same batch:
+
+  encoder (encoder, read, mu, log_sigma)   L_prior + L_llike
+  decoder (decoder, write)                 gamma * L_llike + L_GAN_dec
+  discriminator (discriminator)            L_GAN
+
+L_GAN_dec = -log D(x~) - log D(x_p) is the usual non-saturating form of the decoder's
+-L_GAN: the paper's log(1 - D) has almost no gradient while Dis easily rejects the blurry
+canvases of early training, -log D has a strong one then, and both push D(x~), D(x_p) up.
+The GAN loss reaches neither the encoder nor, through L_llike, the discriminator: each
+optimiser only updates its own variables.
+
+Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
+by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
+bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
+norm, ReLU) and one logit. Images go in scaled to [-1, 1], as in the authors' code; any
+size divisible by 8 works. Batch norm always uses the statistics of the batch it is given,
+x, x~ and x_p together (the authors' code concatenates them too); there are no moving
+averages, since Dis only serves training: evaluation and pictures never build it.
+"""
+
+import collections
+
+import tensorflow as tf
+
+from draw_color import model
+
+tf1 = tf.compat.v1
+
+# The variable scopes each optimiser updates; together they cover every trainable variable.
+ENCODER_SCOPES = ("encoder", "read", "mu", "log_sigma")
+DECODER_SCOPES = ("decoder", "write")
+DISCRIMINATOR_SCOPE = "discriminator"
+LAYERS = 4  # Dis's convolutions; vaegan_layer picks the one compared.
+
+_INIT = tf1.random_normal_initializer(stddev=0.02)  # DCGAN's, as DRAW's linear layers
+_BN_EPSILON = 1e-5
+
+VaeGan = collections.namedtuple(
+    "VaeGan",
+    [
+        "features",  # [3B, h, w, c] Dis_l of x, x~ and x_p, in that order along the batch.
+        "logits",  # [3B] Dis's logits of x, x~ and x_p; D = sigmoid(logits).
+        "samples",  # [B, A, A, C] x_p = sigma(c_T) of samples from the prior.
+        "feature_loss",  # [] L_llike, batch mean.
+        "gan_loss",  # [] L_GAN_dec, the decoder's GAN term, batch mean.
+        "discriminator_loss",  # [] L_GAN, batch mean.
+        "encoder_loss",  # [] L_prior + L_llike.
+        "decoder_loss",  # [] gamma * L_llike + L_GAN_dec.
+        "real_accuracy",  # [] fraction of x that Dis calls real (D > 1/2).
+        "fake_accuracy",  # [] fraction of x~ and x_p that Dis calls generated.
+        "encoder_op",  # The encoder's Adam step alone.
+        "decoder_op",  # The decoder's Adam step alone.
+        "discriminator_op",  # The discriminator's Adam step alone.
+        "train_op",  # The three steps, then the global step + 1.
+    ])
+
+
+def _conv(x, channels, stride, scope, bias):
+  """5x5 convolution, SAME padding: x [N, H, W, I] -> [N, H/stride, W/stride, channels]."""
+  with tf1.variable_scope(scope):
+    w = tf1.get_variable("w", [5, 5, x.shape[-1], channels], initializer=_INIT)
+    y = tf.nn.conv2d(x, w, stride, "SAME")
+    if bias:
+      y += tf1.get_variable("b", [channels], initializer=tf1.zeros_initializer())
+  return y
+
+
+def _dense(x, units, scope, bias):
+  """x [N, I] -> [N, units]."""
+  with tf1.variable_scope(scope):
+    y = tf.matmul(x, tf1.get_variable("w", [x.shape[-1], units], initializer=_INIT))
+    if bias:
+      y += tf1.get_variable("b", [units], initializer=tf1.zeros_initializer())
+  return y
+
+
+def _batch_norm(x, scope):
+  """x [N, ..., C] normalised by its batch's mean and variance per channel; learned scale
+  and offset. A bias before it would cancel, so the layers it follows have none."""
+  channels = x.shape[-1]
+  with tf1.variable_scope(scope):
+    scale = tf1.get_variable("scale", [channels], initializer=tf1.ones_initializer())
+    offset = tf1.get_variable("offset", [channels], initializer=tf1.zeros_initializer())
+  mean, variance = tf.nn.moments(x, list(range(x.shape.rank - 1)))  # each [C]
+  return tf.nn.batch_normalization(x, mean, variance, offset, scale, _BN_EPSILON)
+
+
+def discriminator(images, config):
+  """Dis on `images` [N, A, A, C] in [0, 1] -> (features, logits [N]).
+
+  features: the LAYERS convolutions' outputs before their batch norm and ReLU, the paper's
+  Dis_l: [N, A, A, W], [N, A/2, A/2, 4W], [N, A/4, A/4, 8W], [N, A/8, A/8, 8W].
+  """
+  a, w = config.image_size, config.vaegan_channels
+  if a % 8:
+    raise ValueError("the discriminator halves the image 3 times: image_size %d is not "
+                     "divisible by 8" % a)
+  features = []
+  with tf1.variable_scope(DISCRIMINATOR_SCOPE, reuse=tf1.AUTO_REUSE):
+    h = 2.0 * images - 1.0  # [N, A, A, C] in [-1, 1], as the authors' code feeds images
+    for i, (channels, stride) in enumerate(((w, 1), (4 * w, 2), (8 * w, 2), (8 * w, 2))):
+      name = "conv%d" % (i + 1)
+      conv = _conv(h, channels, stride, name, bias=i == 0)
+      features.append(conv)
+      # The first convolution works on the raw image: no batch norm, as the paper's.
+      h = tf.nn.relu(conv if i == 0 else _batch_norm(conv, name + "/bn"))
+    h = tf.reshape(h, [-1, (a // 8)**2 * 8 * w])  # [N, A/8 * A/8 * 8W]
+    h = tf.nn.relu(_batch_norm(_dense(h, 16 * w, "dense", bias=False), "dense/bn"))
+    logits = _dense(h, 1, "logit", bias=True)[:, 0]  # [N]
+  return features, logits
+
+
+def _partition():
+  """The trainable variables as (encoder, decoder, discriminator) lists; ValueError if one
+  belongs to none, since no optimiser would train it."""
+  groups = (ENCODER_SCOPES, DECODER_SCOPES, (DISCRIMINATOR_SCOPE,))
+  found = tuple([] for _ in groups)
+  for v in tf1.trainable_variables():
+    top = v.op.name.split("/")[0]
+    owners = [i for i, scopes in enumerate(groups) if top in scopes]
+    if not owners:
+      raise ValueError("variable %s is in none of the VAE/GAN optimisers' scopes" % v.op.name)
+    found[owners[0]].append(v)
+  return found
+
+
+def build_training(images, draw, config, prior_noise):
+  """The VAE/GAN losses and optimisers for `draw`, the model.DrawGraph of `images`.
+
+  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p. The
+  global step must exist (build_draw with training=True makes it). Returns a VaeGan.
+  """
+  cfg = config
+  if not 1 <= cfg.vaegan_layer <= LAYERS:
+    raise ValueError("vaegan_layer must be 1 to %d, not %d" % (LAYERS, cfg.vaegan_layer))
+  recon = draw.canvases[-1]  # [B, A, A, C] x~
+  samples = model.build_sampler(tf.shape(images)[0], cfg,
+                                noise=prior_noise).canvases[-1]  # [B, A, A, C] x_p
+  # One pass over the three, so that batch norm normalises them together.
+  features, logits = discriminator(tf.concat([images, recon, samples], 0), cfg)
+  chosen = features[cfg.vaegan_layer - 1]  # [3B, h, w, c]
+  f_real, f_recon, _ = tf.split(chosen, 3)  # each [B, h, w, c]
+  l_real, l_recon, l_prior = tf.split(logits, 3)  # each [B]
+
+  # L_llike. Through batch norm's statistics Dis_l(x) depends on x~ and x_p too, as in the
+  # authors' code, so the gradient reaches the decoder through both sides.
+  feature_loss = tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(f_recon - f_real), [1, 2, 3]))
+  # L_GAN and L_GAN_dec from the logits, stably: softplus(-l) = -log D, softplus(l) = -log(1 - D).
+  discriminator_loss = (tf.reduce_mean(tf.nn.softplus(-l_real))
+                        + tf.reduce_mean(tf.nn.softplus(l_recon))
+                        + tf.reduce_mean(tf.nn.softplus(l_prior)))
+  gan_loss = tf.reduce_mean(tf.nn.softplus(-l_recon)) + tf.reduce_mean(tf.nn.softplus(-l_prior))
+  encoder_loss = draw.latent_loss + feature_loss
+  decoder_loss = cfg.vaegan_gamma * feature_loss + gan_loss
+
+  steps = []
+  for loss, variables, name in zip((encoder_loss, decoder_loss, discriminator_loss),
+                                   _partition(), ("encoder", "decoder", "discriminator")):
+    # Named, so each optimiser's slots and beta powers are told apart in the checkpoint.
+    optimizer = tf1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1,
+                                        name="Adam_" + name)
+    grads = optimizer.compute_gradients(loss, var_list=variables)
+    steps.append((optimizer, [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads
+                              if g is not None]))
+  # Every gradient before any update, so all three come from the same parameters.
+  ops = []
+  with tf.control_dependencies([g for _, grads in steps for g, _ in grads]):
+    for optimizer, grads in steps:
+      with tf1.name_scope(optimizer.get_name() + "/"):
+        ops.append(optimizer.apply_gradients(grads))
+  with tf.control_dependencies(ops):
+    train_op = tf1.assign_add(tf1.train.get_global_step(), 1).op
+
+  fake = tf.concat([l_recon, l_prior], 0)  # [2B]
+  return VaeGan(
+      features=chosen,
+      logits=logits,
+      samples=samples,
+      feature_loss=feature_loss,
+      gan_loss=gan_loss,
+      discriminator_loss=discriminator_loss,
+      encoder_loss=encoder_loss,
+      decoder_loss=decoder_loss,
+      real_accuracy=tf.reduce_mean(tf.cast(l_real > 0, tf.float32)),
+      fake_accuracy=tf.reduce_mean(tf.cast(fake < 0, tf.float32)),
+      encoder_op=ops[0],
+      decoder_op=ops[1],
+      discriminator_op=ops[2],
+      train_op=train_op)

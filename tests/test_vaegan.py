@@ -1,0 +1,237 @@
+"""--loss=vaegan on 16x16 generated faces: the discriminator, the three optimisers, the
+losses against numpy, training, exact resume, eval, pictures and the CLI; the sharpness
+measure of evaluate against numpy."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import evaluate
+from draw_color import gif
+from draw_color import model
+from draw_color import runs
+from draw_color import train
+from draw_color import vaegan
+from fakes import make_celeba
+
+tf1 = tf.compat.v1
+
+TINY = model.ModelConfig(image_size=16, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
+                         write_n=3, loss="vaegan", vaegan_gamma=0.5, vaegan_layer=3,
+                         vaegan_channels=2)
+SCOPES = {"encoder_op": vaegan.ENCODER_SCOPES, "decoder_op": vaegan.DECODER_SCOPES,
+          "discriminator_op": (vaegan.DISCRIMINATOR_SCOPE,)}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+
+
+def faces(batch=4, seed=0):
+  return np.random.default_rng(seed).random((batch, 16, 16, 3), dtype=np.float32)
+
+
+def config(data_dir, logdir, **overrides):
+  """10 images in batches of 4: 3 steps an epoch, the last one partial."""
+  values = dict(model=TINY, dataset="celeba", data_dir=data_dir, split="all", crop_size=24,
+                cache_dir=os.path.join(data_dir, "cache"), epochs=10, batch_size=4,
+                max_steps=4, seed=1, logdir=str(logdir), checkpoint_every=2,
+                keep_checkpoints=2, image_every=100, eval_every=0, progress_secs=0.0,
+                device="cpu")
+  values.update(overrides)
+  return train.RunConfig(**values)
+
+
+def weights(logdir):
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(logdir)))
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def top_scope(variable):
+  return variable.op.name.split("/")[0]
+
+
+def test_discriminator_lives_in_its_own_scope_beside_an_unchanged_draw():
+  with tf.Graph().as_default():
+    runs.build_graph(TINY, 0, training=False)
+    draw_only = {v.op.name for v in tf1.global_variables()}
+  with tf.Graph().as_default():
+    graph = runs.build_graph(TINY, 0)
+    trainable = {v.op.name for v in tf1.trainable_variables()}
+  added = trainable - draw_only
+  assert added and all(name.startswith("discriminator/") for name in added)
+  assert not any(name.startswith("discriminator") for name in draw_only)
+  assert graph.draw.train_op is graph.vaegan.train_op
+  with tf.Graph().as_default():
+    assert runs.build_graph(TINY._replace(loss="l2"), 0).vaegan is None
+
+
+def test_discriminator_shapes_for_any_size_divisible_by_8():
+  with tf.Graph().as_default():
+    features, logits = vaegan.discriminator(tf.constant(faces(5)), TINY)
+    assert [f.shape.as_list() for f in features] == [[5, 16, 16, 2], [5, 8, 8, 8],
+                                                      [5, 4, 4, 16], [5, 2, 2, 16]]
+    assert logits.shape.as_list() == [5]
+  with tf.Graph().as_default(), pytest.raises(ValueError, match="not divisible by 8"):
+    vaegan.discriminator(tf.zeros([1, 12, 12, 3]), TINY._replace(image_size=12))
+
+
+def test_each_optimiser_updates_exactly_its_own_variables_and_train_op_all():
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(TINY, 0)
+    variables = tf1.trainable_variables()
+    init = tf1.global_variables_initializer()
+    with tf1.Session() as sess:
+      for op, scopes in sorted(SCOPES.items()):
+        sess.run(init)
+        before = sess.run(variables)
+        sess.run(getattr(graph.vaegan, op), {graph.images: faces()})
+        after = sess.run(variables)
+        assert sess.run(graph.draw.global_step) == 0  # only train_op steps it
+        for v, x, y in zip(variables, before, after):
+          assert (not np.array_equal(x, y)) == (top_scope(v) in scopes), (op, v.op.name)
+      sess.run(init)
+      before = sess.run(variables)
+      sess.run(graph.draw.train_op, {graph.images: faces()})
+      after = sess.run(variables)
+      assert sess.run(graph.draw.global_step) == 1
+  assert all(not np.array_equal(x, y) for x, y in zip(before, after))
+
+
+def test_losses_and_accuracies_match_numpy():
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(TINY, 0)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      out = sess.run({"v": graph.vaegan, "latent": graph.draw.latent_loss},
+                     {graph.images: faces()})
+  v, b = out["v"], 4
+  assert v.features.shape == (3 * b, 4, 4, 16) and v.samples.shape == (b, 16, 16, 3)
+  f = v.features.astype(np.float64)
+  feature = np.mean(0.5 * np.sum((f[b:2 * b] - f[:b])**2, axis=(1, 2, 3)))
+  d = 1 / (1 + np.exp(-v.logits.astype(np.float64)))  # [3B] D of x, x~, x_p
+  real, recon, prior = d[:b], d[b:2 * b], d[2 * b:]
+  d_loss = -np.log(real).mean() - np.log(1 - recon).mean() - np.log(1 - prior).mean()
+  gan = -np.log(recon).mean() - np.log(prior).mean()
+  assert v.feature_loss == pytest.approx(feature, rel=1e-4)
+  assert v.discriminator_loss == pytest.approx(d_loss, rel=1e-4)
+  assert v.gan_loss == pytest.approx(gan, rel=1e-4)
+  assert v.encoder_loss == pytest.approx(out["latent"] + feature, rel=1e-4)
+  assert v.decoder_loss == pytest.approx(TINY.vaegan_gamma * feature + gan, rel=1e-4)
+  assert v.real_accuracy == np.mean(real > 0.5)
+  assert v.fake_accuracy == np.mean(np.concatenate([recon, prior]) < 0.5)
+
+
+def test_training_checkpoints_the_discriminator_and_resumes_exactly(data_dir, tmp_path):
+  # 4 steps cross the epoch boundary after step 3.
+  train.train(config(data_dir, tmp_path / "straight", max_steps=4))
+  train.train(config(data_dir, tmp_path / "resumed", max_steps=2))
+  assert train.train(config(data_dir, tmp_path / "resumed", max_steps=4)) == 4
+  straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+  assert {"discriminator/conv1/w", "discriminator/conv4/bn/scale",
+          "discriminator/conv1/w/Adam_discriminator",
+          "discriminator/logit/b/Adam_discriminator_1", "Adam_discriminator/beta1_power",
+          "decoder/kernel/Adam_decoder", "encoder/kernel/Adam_encoder"} <= set(straight)
+  assert resumed["global_step"] == 4
+  for name in straight:
+    np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+  tags = set()
+  logdir = tmp_path / "straight"
+  for events in (f for f in os.listdir(logdir) if f.startswith("events")):
+    for e in tf1.train.summary_iterator(str(logdir / events)):
+      tags.update(v.tag for v in e.summary.value)
+  assert set(train.VAEGAN_SCALARS) | {"loss/generation_per_image"} <= tags
+
+
+def test_eval_reports_the_pixel_terms_and_gif_draws_without_the_discriminator(data_dir,
+                                                                               tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=2))
+  results = evaluate.run(evaluate.EvalConfig(
+      logdir=str(tmp_path), data_dir=None, split="all", crop_size=None, cache_dir=None,
+      batch_size=64, seed=3, progress_secs=0.0, device="cpu"))
+  assert results["loss"] == "vaegan" and results["images"] == 10
+  assert results["generation"] == pytest.approx(0.5 * results["mse"] * 16 * 16 * 3, rel=1e-4)
+  assert results["sharpness"] > 0
+  table = evaluate.table(results)
+  assert "pixel L2 term per image" in table and "not what VAE/GAN optimised" in table
+  assert "sharpness" in table
+  paths = gif.make_gifs(gif.GifConfig(
+      logdir=str(tmp_path), output_dir=None, data_dir=None, crop_size=None, num_samples=4,
+      seed=0, gif_scale=1, device="cpu"))
+  assert {"originals.png", "reconstruction.gif", "samples.png"} <= {
+      os.path.basename(p) for p in paths}
+
+
+def test_runs_from_before_vaegan_still_load_and_resume(data_dir, tmp_path):
+  l2 = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
+                         write_n=3)
+  train.train(config(data_dir, tmp_path, model=l2, max_steps=1))
+  path = tmp_path / runs.HPARAMS
+  with open(path) as f:
+    hparams = json.load(f)
+  for field in ("vaegan_gamma", "vaegan_layer", "vaegan_channels"):
+    del hparams["model"][field]
+  path.write_text(json.dumps(hparams))
+  assert runs.latest_run(str(tmp_path))[1] == l2
+  assert train.train(config(data_dir, tmp_path, model=l2, max_steps=2)) == 2
+
+
+def test_collapse_warns_once_a_spell_judged_over_200_steps(monkeypatch):
+  warnings = []
+  monkeypatch.setattr(train.logging, "warning", lambda fmt, *args: warnings.append(fmt % args))
+  collapse = train._Collapse()
+  n = train.COLLAPSE_STEPS
+  for step in range(1, n):
+    collapse.update(step, 1.0, 1.0 if step % 50 else 0.5)  # a rare miss is still a win
+  assert not warnings  # fewer than 200 steps
+  for step in range(n, 2 * n):
+    collapse.update(step, 1.0, 1.0)
+  assert len(warnings) == 1
+  assert "step 200" in warnings[0] and "told the real and generated faces apart" in warnings[0]
+  for step in range(2 * n, 3 * n):  # the discriminator recovers
+    collapse.update(step, 0.7, 0.5)
+  for step in range(3 * n, 4 * n):
+    collapse.update(step, 0.6 if step % 2 else 1.0, 0.0)
+  assert len(warnings) == 2 and "took the generated faces for real" in warnings[1]
+  for step in range(4 * n, 6 * n):  # a discriminator right half the time has not collapsed
+    collapse.update(step, 1.0, 1.0 if step % 2 else 0.0)
+  assert len(warnings) == 2
+
+
+def test_gradient_magnitude_and_sharpness_against_numpy():
+  image = np.zeros((1, 2, 2, 1))
+  image[0, :, :, 0] = [[0.0, 1.0], [1.0, 1.0]]  # one pixel with dx = dy = 1
+  np.testing.assert_allclose(evaluate.gradient_magnitude(image), [np.sqrt(2)])
+  ramp = np.broadcast_to(0.1 * np.arange(6)[None, None, :, None], (2, 5, 6, 3))
+  np.testing.assert_allclose(evaluate.gradient_magnitude(ramp), [0.1, 0.1])
+  assert evaluate.gradient_magnitude(np.full((1, 4, 4, 3), 0.5)) == [0.0]
+  sharp = np.random.default_rng(0).random((3, 16, 16, 3))
+  blurred = (sharp + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 1, (1, 2))) / 4
+  assert np.all(evaluate.gradient_magnitude(blurred) < evaluate.gradient_magnitude(sharp))
+
+
+def run_main(*flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "draw_color.main", *flags], env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir, tmp_path):
+  result = run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
+                    "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
+                    "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
+                    "--progress_secs=0", "--max_steps=2", "--data_dir=" + data_dir,
+                    "--logdir=" + str(tmp_path), "--cache_dir=" + str(tmp_path / "cache"))
+  assert result.returncode == 0, result.stderr
+  assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
+  refused = run_main("--loss=vaegan", "--image_size=12")
+  assert refused.returncode != 0 and "divisible by 8" in refused.stderr, refused.stderr
