@@ -44,8 +44,18 @@ RunConfig = collections.namedtuple(
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
-                "write_n", "read_attn", "write_attn", "compat", "loss")
+                "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels")
 FIXED_BATCH = 64  # the original's 8x8 picture grid
+# VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
+COLLAPSE_STEPS = 200
+# VAE/GAN: the scalars logged every step, {TensorBoard tag: (VaeGan field, progress label)}.
+VAEGAN_SCALARS = {
+    "vaegan/feature_loss": ("feature_loss", "feature"),
+    "vaegan/gan_loss": ("gan_loss", None),
+    "vaegan/discriminator_loss": ("discriminator_loss", "D loss"),
+    "vaegan/real_accuracy": ("real_accuracy", "D acc real"),
+    "vaegan/fake_accuracy": ("fake_accuracy", "fake"),
+}
 
 
 def check_hparams(logdir, config):
@@ -58,6 +68,8 @@ def check_hparams(logdir, config):
       saved = json.load(f)["model"]
   except (OSError, ValueError, KeyError) as e:
     raise fileio.UserError("cannot read %s (%s); remove it or use another --logdir" % (path, e))
+  # A field newer than the run is at its default there.
+  saved = dict(model.ModelConfig._field_defaults, **saved)
   mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config, k), saved.get(k))
                 for k in ARCHITECTURE if saved.get(k) != getattr(config, k)]
   if mismatches:
@@ -92,7 +104,8 @@ class _Progress:
     self.images = 0
     self.rate = None
 
-  def update(self, step, batch, gen, lat, force=False):
+  def update(self, step, batch, values, force=False):
+    """`values`: (label, number) pairs shown after the position, e.g. the losses."""
     now = time.time()
     if self.rate is None and not force:
       # The first run of a session includes TensorFlow's graph optimisation: time it apart.
@@ -108,9 +121,10 @@ class _Progress:
     self.rate = self.images / elapsed
     eta = (self.last_step - step) / steps_per_sec if steps_per_sec else float("inf")
     epoch, in_epoch = divmod(step - 1, self.steps_per_epoch)
-    logging.info("epoch %d/%d  step %d/%d (%d/%d in epoch)  gen/image %.2f  latent %.2f  "
-                 "%.0f img/s  ETA %s", epoch + 1, self.epochs, step, self.last_step,
-                 in_epoch + 1, self.steps_per_epoch, gen, lat, self.rate, _duration(eta))
+    logging.info("epoch %d/%d  step %d/%d (%d/%d in epoch)  %s  %.0f img/s  ETA %s",
+                 epoch + 1, self.epochs, step, self.last_step, in_epoch + 1,
+                 self.steps_per_epoch, "  ".join("%s %.2f" % v for v in values), self.rate,
+                 _duration(eta))
     self.mark_time, self.mark_step, self.images = now, step, 0
 
 
@@ -125,6 +139,35 @@ def _save_canvases(sess, graph, fixed, config, step, writer):
   strip = imaging.grid(imaging.to_uint8(canvases[:, :8].transpose(1, 0, 2, 3, 4).reshape(
       (-1,) + canvases.shape[2:])), cols=len(canvases))  # [8 faces x T steps]
   writer.add_summary(imaging.image_summary("canvas/steps", strip), step)
+
+
+class _Collapse:
+  """Warns when the discriminator has won or lost outright, judged by its mean accuracies
+  over the last COLLAPSE_STEPS steps: its GAN loss then teaches the decoder little, and a
+  GAN rarely recovers. Once a spell; again only after it has recovered."""
+
+  def __init__(self):
+    self.recent = collections.deque(maxlen=COLLAPSE_STEPS)  # (real, fake) accuracies
+    self.warned = False
+
+  def update(self, step, real_accuracy, fake_accuracy):
+    self.recent.append((real_accuracy, fake_accuracy))
+    real, fake = np.mean(self.recent, axis=0)
+    if len(self.recent) < COLLAPSE_STEPS:
+      verdict = None
+    elif real >= 0.99 and fake >= 0.99:
+      verdict = "told the real and generated faces apart (accuracy >= 0.99)"
+    elif fake <= 0.01:
+      verdict = "took the generated faces for real (accuracy <= 0.01 on them)"
+    elif real <= 0.01:
+      verdict = "took the real faces for generated (accuracy <= 0.01 on them)"
+    else:
+      verdict = None
+    if verdict and not self.warned:
+      logging.warning("step %d: the discriminator has collapsed: over the last %d steps it %s; "
+                      "try a lower --learning_rate or another --vaegan_gamma", step,
+                      COLLAPSE_STEPS, verdict)
+    self.warned = verdict is not None
 
 
 class _Interrupt:
@@ -191,20 +234,32 @@ def train(config):
       progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
                            cfg.epochs)
       fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss]
+      # VAE/GAN: its losses and the discriminator's accuracies; its pixel term is only reported.
+      adversarial = {tag: getattr(graph.vaegan, field)
+                     for tag, (field, _) in VAEGAN_SCALARS.items()} if graph.vaegan else {}
+      gen_label = "pixel L2/image" if graph.vaegan else "gen/image"
+      collapse = _Collapse()
       try:
         while step < last_step:
           epoch, start = divmod(step, batches.steps_per_epoch)
           for batch in batches.epoch(epoch, start):
-            _, gen, lat, loss = sess.run(fetches, {graph.images: batch})
+            _, gen, lat, loss, extra = sess.run(fetches + [adversarial], {graph.images: batch})
             step += 1
-            if not np.isfinite(loss):
+            bad = [v for v in [loss] + list(extra.values()) if not np.isfinite(v)]
+            if bad:
               raise fileio.UserError(
                   "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
-                  "lower --learning_rate or --clip" % (loss, step, cfg.logdir))
-            writer.add_summary(imaging.scalar_summary(
-                {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}),
-                step)
-            progress.update(step, len(batch), gen, lat, force=step == last_step)
+                  "lower --learning_rate or --clip" % (bad[0], step, cfg.logdir))
+            scalars = {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}
+            scalars.update(extra)
+            writer.add_summary(imaging.scalar_summary(scalars), step)
+            shown = [(gen_label, gen), ("latent", lat)] + [
+                (label, extra[tag]) for tag, (_, label) in VAEGAN_SCALARS.items()
+                if label and tag in extra]
+            progress.update(step, len(batch), shown, force=step == last_step)
+            if graph.vaegan:
+              collapse.update(step, extra["vaegan/real_accuracy"],
+                              extra["vaegan/fake_accuracy"])
             if step % cfg.image_every == 0 or step == last_step:
               _save_canvases(sess, graph, fixed, cfg, step, writer)
             if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
