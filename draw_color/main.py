@@ -49,7 +49,19 @@ flags.DEFINE_boolean("write_attn", True, "Write with attention (else a dense can
 flags.DEFINE_enum("compat", "paper", list(model.COMPATS),
                   "paper: the DRAW paper's maths; original: the original code's, bug for bug.")
 flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
-                  "l2: the blog's summed squared error; bernoulli: the paper's cross-entropy.")
+                  "l2: the blog's summed squared error; bernoulli: the paper's cross-entropy; "
+                  "vaegan: errors in a discriminator's features plus a GAN loss.")
+
+# VAE/GAN (--loss=vaegan; Larsen et al. 2015): the defaults are the authors' CelebA settings.
+flags.DEFINE_float("vaegan_gamma", 1e-6, "Weight of the feature loss against the GAN loss in "
+                   "the decoder's update (gamma); the encoder always gets it in full.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("vaegan_layer", 4, "Which of the discriminator's 4 convolutions gives the "
+                     "features whose squared error is the reconstruction loss.", lower_bound=1,
+                     upper_bound=4)
+flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
+                     "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
+                     lower_bound=1)
 
 # Data: CelebA aligned faces, centre-cropped and resized; or binarized MNIST.
 flags.DEFINE_enum("dataset", "celeba", list(datasets.DATASETS),
@@ -116,6 +128,11 @@ flags.register_multi_flags_validator(
         and f["eval_split"] in mnist.SPLITS),
     message="--dataset=mnist needs --image_size=28 and a split (--split, --eval_split) of "
             "train, valid or test")
+flags.register_multi_flags_validator(
+    ["loss", "image_size", "mode"],
+    lambda f: f["loss"] != "vaegan" or (f["image_size"] % 8 == 0 and f["mode"] != "bench"),
+    message="--loss=vaegan needs an --image_size divisible by 8 (the discriminator halves it 3 "
+            "times) and is not benchmarked by --mode=bench")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -142,7 +159,8 @@ def model_config_from_flags():
       latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
       write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
       compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
-      beta1=FLAGS.beta1, clip=FLAGS.clip)
+      beta1=FLAGS.beta1, clip=FLAGS.clip, vaegan_gamma=FLAGS.vaegan_gamma,
+      vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels)
 
 
 def bench_config_from_flags():
