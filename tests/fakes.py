@@ -1,7 +1,13 @@
-"""Tiny CelebA-like data made by the tests themselves (the real data may not be shipped)."""
+"""Tiny CelebA-like and MNIST-like data made by the tests themselves (the real data may not be
+shipped), and the training settings and checkpoint reading the training tests share."""
+
+import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
+
+from draw_color import train
 
 
 def write_jpeg(path, seed, width=40, height=30):
@@ -35,3 +41,21 @@ def make_mnist(root, counts=(12, 6, 6), seed=0):
     rows = (rng.random((count, 784)) < 0.2).astype(int)
     np.savetxt(root / f"binarized_mnist_{split}.amat", rows, fmt="%d")
   return str(root)
+
+
+def run_config(data_dir, logdir, **overrides):
+  """Training (the `model` override) on make_celeba(root, 10) in batches of 4: 3 steps an
+  epoch, the last one partial; 4 steps, a checkpoint every 2."""
+  values = dict(dataset="celeba", data_dir=data_dir, split="all", crop_size=24,
+                cache_dir=os.path.join(data_dir, "cache"), epochs=10, batch_size=4,
+                max_steps=4, seed=1, logdir=str(logdir), checkpoint_every=2,
+                keep_checkpoints=2, image_every=2, eval_every=0, progress_secs=0.0,
+                device="cpu")
+  values.update(overrides)
+  return train.RunConfig(**values)
+
+
+def checkpoint_weights(logdir):
+  """{variable name: value} of the latest checkpoint in logdir."""
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(logdir)))
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}

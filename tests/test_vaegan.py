@@ -17,7 +17,9 @@ from draw_color import model
 from draw_color import runs
 from draw_color import train
 from draw_color import vaegan
+from fakes import checkpoint_weights as weights
 from fakes import make_celeba
+from fakes import run_config
 
 tf1 = tf.compat.v1
 
@@ -38,19 +40,7 @@ def faces(batch=4, seed=0):
 
 
 def config(data_dir, logdir, **overrides):
-  """10 images in batches of 4: 3 steps an epoch, the last one partial."""
-  values = dict(model=TINY, dataset="celeba", data_dir=data_dir, split="all", crop_size=24,
-                cache_dir=os.path.join(data_dir, "cache"), epochs=10, batch_size=4,
-                max_steps=4, seed=1, logdir=str(logdir), checkpoint_every=2,
-                keep_checkpoints=2, image_every=100, eval_every=0, progress_secs=0.0,
-                device="cpu")
-  values.update(overrides)
-  return train.RunConfig(**values)
-
-
-def weights(logdir):
-  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(logdir)))
-  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+  return run_config(data_dir, logdir, **{"model": TINY, "image_every": 100, **overrides})
 
 
 def top_scope(variable):
