@@ -72,7 +72,7 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0):
     batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
     # Negative noise steps: never one that training used.
     gen, kl, canvas = sess.run(
-        [draw.gen_loss_per_image, draw.kl_per_step, draw.canvases[-1]],
+        [draw.gen_loss_per_image, draw.kl_per_step, graph.final_canvas],
         {graph.images: batch, graph.noise_step: -1 - i})  # [B], [T, B], [B, A, A, C]
     totals["generation"] += float(gen.sum())
     totals["kl"] += float(kl.sum())
@@ -151,6 +151,7 @@ def run(config):
     with tf1.Session(config=runs.session_config()) as sess:
       runs.restore(sess, checkpoint, config.logdir)
       step = int(sess.run(tf1.train.get_global_step()))
+      tf1.get_default_graph().finalize()
       logging.info("evaluating %s (step %d) on %d %s images of %s", checkpoint, step,
                    len(images), config.split, dataset)
       results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs)

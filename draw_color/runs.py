@@ -21,6 +21,7 @@ Graph = collections.namedtuple(
         "images",  # placeholder [None, A, A, C] in [0, 1]
         "noise_step",  # [] int64 keying eps; the global step unless fed
         "draw",  # model.DrawGraph; for VAE/GAN training its train_op is vaegan's.
+        "final_canvas",  # [B, A, A, C] sigma(c_T), built once: sessions finalize the graph.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
     ],
     defaults=(None,))
@@ -42,13 +43,15 @@ def build_graph(config, seed, training=True):
   key = tf.stack([tf.constant(seed, tf.int64), noise_step])
   noise = tf.random.stateless_normal(model.noise_shape(config, batch), seed=key)
   draw = model.build_draw(images, config, training, noise)
+  final_canvas = draw.canvases[-1]  # [B, A, A, C]
   if not (training and config.loss == "vaegan"):
-    return Graph(images, noise_step, draw)
+    return Graph(images, noise_step, draw, final_canvas)
   # A key of its own, so the samples' z_t are not the reconstructions' eps.
   prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
                                      seed=tf.random.experimental.stateless_fold_in(key, 1))
   adversarial = vaegan.build_training(images, draw, config, prior)
-  return Graph(images, noise_step, draw._replace(train_op=adversarial.train_op), adversarial)
+  return Graph(images, noise_step, draw._replace(train_op=adversarial.train_op), final_canvas,
+               adversarial)
 
 
 def latest_run(logdir):
