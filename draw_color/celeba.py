@@ -223,15 +223,17 @@ class Batches:
   """Shuffled minibatches of a uint8 [N, S, S, 3] array, reproducible from (seed, epoch).
 
   Every image appears once per epoch; the last batch is smaller when batch_size does not
-  divide N.
+  divide N. With `flip`, each image is mirrored left-right in a random half of the epochs
+  (data augmentation: a mirrored face is still a face), also drawn from (seed, epoch).
   """
 
-  def __init__(self, images, batch_size, seed):
+  def __init__(self, images, batch_size, seed, flip=False):
     if batch_size < 1:
       raise ValueError(f"batch_size must be positive, got {batch_size}")
     self._images = images
     self._batch_size = batch_size
     self._seed = seed
+    self._flip = flip
 
   @property
   def steps_per_epoch(self):
@@ -245,11 +247,17 @@ class Batches:
     """
     if not 0 <= start_step <= self.steps_per_epoch:
       raise ValueError(f"start_step {start_step} not in [0, {self.steps_per_epoch}]")
-    order = np.random.default_rng([self._seed, epoch_index]).permutation(len(self._images))
-    for start in range(start_step * self._batch_size, len(order), self._batch_size):
+    n = len(self._images)
+    order = np.random.default_rng([self._seed, epoch_index]).permutation(n)
+    # By image, not by position, so a resumed epoch mirrors the same images.
+    mirrored = np.random.default_rng([self._seed, epoch_index, 1]).random(n) < 0.5  # [N]
+    for start in range(start_step * self._batch_size, n, self._batch_size):
       # Sorted indices read the memory map front to back; the order within a batch is moot.
       index = np.sort(order[start:start + self._batch_size])
-      yield _to_float(self._images[index])
+      batch = _to_float(self._images[index])  # [b, S, S, C]
+      if self._flip:
+        batch[mirrored[index]] = batch[mirrored[index], :, ::-1]
+      yield batch
 
 
 def fixed_batch(images, n):

@@ -1,4 +1,5 @@
-"""Evaluation on a whole split: per-image losses, the KL of every step, the bound, MSE/PSNR.
+"""Evaluation on a whole split: per-image losses, the KL of every step, the bound, MSE/PSNR,
+and what a person sees in the prior's samples: how many are blank and how diverse they are.
 
 For --loss=bernoulli the generation loss is the paper's reconstruction cross-entropy (eq. 9)
 and generation + KL (eq. 10, 11) is the negative log-likelihood bound in nats that the DRAW
@@ -35,10 +36,18 @@ EvalConfig = collections.namedtuple(
         "seed",  # Keys the eps of the evaluation.
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
-    ])
+        "num_samples",  # Prior samples for the blank fraction and the diversity.
+    ],
+    defaults=(runs.SAMPLES,))
 
 # The per-split scalars that go to TensorBoard and the summary line.
-SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness")
+SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness",
+           "blank_fraction", "diversity")
+# A picture is blank when fewer than BLANK_SHARE of its pixels differ from its median colour
+# by more than BLANK_TOLERANCE in some channel: a nearly uniform canvas. Real faces have
+# 60-100% of their pixels that far from their median; a sample that drew nothing, none.
+BLANK_TOLERANCE = 0.08
+BLANK_SHARE = 0.10
 
 
 def gradient_magnitude(images):
@@ -53,7 +62,33 @@ def gradient_magnitude(images):
   return np.sqrt(np.square(dx) + np.square(dy)).mean(axis=(1, 2, 3))
 
 
-def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0):
+def blank(images):
+  """Which of the pictures [N, H, W, C] in [0, 1] are blank (nearly uniform): [N] bool."""
+  images = np.asarray(images, np.float64)
+  median = np.median(images, axis=(1, 2), keepdims=True)  # [N, 1, 1, C]
+  differs = np.abs(images - median).max(axis=3) > BLANK_TOLERANCE  # [N, H, W]
+  return differs.mean(axis=(1, 2)) < BLANK_SHARE
+
+
+def mean_pairwise_distance(images):
+  """The mean Euclidean distance between two different pictures of [N, ...] (N >= 2)."""
+  flat = np.asarray(images, np.float64).reshape(len(images), -1)  # [N, D]
+  squares = np.square(flat).sum(1)
+  d2 = squares[:, None] + squares[None, :] - 2 * flat @ flat.T  # [N, N]
+  pairs = np.triu_indices(len(flat), 1)
+  return float(np.sqrt(np.maximum(d2[pairs], 0)).mean())
+
+
+def sample_measures(samples, reference):
+  """blank_fraction of `samples` and their diversity: their mean pairwise distance over that
+  of `reference` (as many real pictures), 1 when they spread as the real ones do."""
+  return {"blank_fraction": float(blank(samples).mean()),
+          "diversity": mean_pairwise_distance(samples) /
+                       max(mean_pairwise_distance(reference), 1e-12)}
+
+
+def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0,
+             num_samples=runs.SAMPLES):
   """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order.
 
   Returns a dict: loss (the config's); images; generation, kl and bound per image (means
@@ -61,7 +96,9 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0):
   kl_per_step [T]; for the Bernoulli loss bits_per_dim; for colour images mse and psnr of
   the final canvas (the mean over images of each image's PSNR, in dB, of pixels in [0, 1])
   and its sharpness: the split's mean gradient_magnitude of the final canvases over that
-  of the originals (1: as sharp as the faces, below 1: blurrier; noise raises it too).
+  of the originals (1: as sharp as the faces, below 1: blurrier; noise raises it too); and,
+  for `num_samples` draws from the prior (the graph's seeded z), sample_measures against the
+  split's first `num_samples` images.
   """
   draw = graph.draw
   n = len(images)
@@ -98,6 +135,10 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0):
     results["mse"] = totals["mse"] / n
     results["psnr"] = totals["psnr"] / n
     results["sharpness"] = totals["canvas_gradient"] / max(totals["image_gradient"], 1e-12)
+  if num_samples >= 2 and n >= 2:
+    samples = sess.run(graph.samples, {graph.num_samples: num_samples})  # [S, A, A, C]
+    reference = np.divide(images[:num_samples], np.float32(255), dtype=np.float32)
+    results.update(sample_measures(samples, reference), samples=num_samples)
   return results
 
 
@@ -127,6 +168,10 @@ def table(results):
     rows += [("MSE of the final canvas", results["mse"]), ("PSNR (dB)", results["psnr"]),
              ("sharpness (mean gradient magnitude, final canvas / originals)",
               results["sharpness"])]
+  if "diversity" in results:
+    rows += [("blank samples of %d (fraction)" % results["samples"], results["blank_fraction"]),
+             ("sample diversity (mean pairwise distance, samples / real)",
+              results["diversity"])]
   rows.append(("KL per step", " ".join("%.2f" % k for k in results["kl_per_step"])))
   lines = ["| %s, %d images | value |" % (results["split"], results["images"]),
            "| --- | ---: |"]
@@ -154,7 +199,8 @@ def run(config):
       tf1.get_default_graph().finalize()
       logging.info("evaluating %s (step %d) on %d %s images of %s", checkpoint, step,
                    len(images), config.split, dataset)
-      results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs)
+      results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs,
+                         config.num_samples)
   results.update(split=config.split, step=step, checkpoint=checkpoint)
   fileio.write_json(os.path.join(config.logdir, "eval_%s.json" % config.split),
                     {"results": results, "hparams": hparams, "eval": config._asdict()})

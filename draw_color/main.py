@@ -49,8 +49,12 @@ flags.DEFINE_boolean("write_attn", True, "Write with attention (else a dense can
 flags.DEFINE_enum("compat", "paper", list(model.COMPATS),
                   "paper: the DRAW paper's maths; original: the original code's, bug for bug.")
 flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
-                  "l2: the blog's summed squared error; bernoulli: the paper's cross-entropy; "
+                  "l2: the blog's squared error summed over the batch; gaussian: a per-image "
+                  "Gaussian likelihood of --pixel_sigma; bernoulli: the paper's cross-entropy; "
                   "vaegan: errors in a discriminator's features plus a GAN loss.")
+flags.DEFINE_float("pixel_sigma", 1.0, "--loss=gaussian: sigma of each pixel's Gaussian "
+                   "likelihood on [0, 1] intensities; smaller weighs the pixels more against "
+                   "the KL.", lower_bound=0.0)
 
 # VAE/GAN (--loss=vaegan; Larsen et al. 2015): the defaults are the authors' CelebA settings.
 flags.DEFINE_float("vaegan_gamma", 1e-6, "Weight of the feature loss against the GAN loss in "
@@ -85,6 +89,14 @@ flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0
 flags.DEFINE_float("beta1", 0.5, "Adam beta1.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("clip", 5.0, "Each gradient tensor is clipped to this norm.",
                    lower_bound=0.0)
+flags.DEFINE_integer("lr_decay_steps", 0, "The learning rate falls by --lr_decay_rate every "
+                     "this many steps, smoothly (0: constant).", lower_bound=0)
+flags.DEFINE_float("lr_decay_rate", 0.5, "Factor of the learning rate's decay per "
+                   "--lr_decay_steps.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("kl_warmup", 0, "Steps over which the KL's weight in the objective rises "
+                     "linearly from 0 to 1 (0: always 1).", lower_bound=0)
+flags.DEFINE_boolean("flip", False, "Mirror each training image left-right in a random half "
+                     "of the epochs (data augmentation).")
 flags.DEFINE_integer("max_steps", 0, "Stop at this global step (0: no limit).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.")
 
@@ -104,7 +116,8 @@ flags.DEFINE_integer("eval_every", 0, "Steps between evaluations on the valid sp
 
 # Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
 flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")
-flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them).",
+flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them), for "
+                     "the pictures and for --mode=eval's blank fraction and diversity.",
                      lower_bound=1)
 flags.DEFINE_integer("gif_scale", 2, "Integer upscaling of the pictures, so windows show.",
                      lower_bound=1)
@@ -136,6 +149,10 @@ flags.register_multi_flags_validator(
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
+flags.register_validator("pixel_sigma", lambda v: v > 0,
+                         message="--pixel_sigma must be positive")
+flags.register_validator("lr_decay_rate", lambda v: v > 0,
+                         message="--lr_decay_rate must be positive")
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 
 
@@ -148,7 +165,7 @@ def train_config_from_flags():
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
       image_every=FLAGS.image_every, eval_every=FLAGS.eval_every,
-      progress_secs=FLAGS.progress_secs, device=FLAGS.device)
+      progress_secs=FLAGS.progress_secs, device=FLAGS.device, flip=FLAGS.flip)
 
 
 def model_config_from_flags():
@@ -160,7 +177,9 @@ def model_config_from_flags():
       write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
       compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
       beta1=FLAGS.beta1, clip=FLAGS.clip, vaegan_gamma=FLAGS.vaegan_gamma,
-      vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels)
+      vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels,
+      pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
+      lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate)
 
 
 def bench_config_from_flags():
@@ -177,7 +196,7 @@ def eval_config_from_flags():
       logdir=FLAGS.logdir, data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
       split=FLAGS.eval_split, crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       cache_dir=FLAGS.cache_dir, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-      progress_secs=FLAGS.progress_secs, device=FLAGS.device)
+      progress_secs=FLAGS.progress_secs, device=FLAGS.device, num_samples=FLAGS.num_samples)
 
 
 def gif_config_from_flags():

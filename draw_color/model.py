@@ -27,7 +27,7 @@ import tensorflow as tf
 tf1 = tf.compat.v1
 
 COMPATS = ("paper", "original")
-LOSSES = ("l2", "bernoulli", "vaegan")
+LOSSES = ("l2", "gaussian", "bernoulli", "vaegan")
 
 ModelConfig = collections.namedtuple(
     "ModelConfig",
@@ -49,9 +49,14 @@ ModelConfig = collections.namedtuple(
         "vaegan_gamma",  # vaegan: weight of the feature loss against the GAN loss in the decoder.
         "vaegan_layer",  # vaegan: the discriminator convolution (1-4) whose features are compared.
         "vaegan_channels",  # vaegan: channels of the discriminator's first convolution.
+        "pixel_sigma",  # gaussian: sigma of the per-pixel Gaussian likelihood on [0, 1].
+        "kl_warmup",  # Steps over which the KL's weight in the objective rises 0 -> 1; 0: none.
+        "lr_decay_steps",  # The learning rate is multiplied by lr_decay_rate every this many
+        "lr_decay_rate",  # steps, smoothly (exponential decay); 0 steps: constant.
     ],
-    # The vaegan fields come last with defaults, so the hparams.json of older runs still loads.
-    defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32))
+    # Newer fields come last with defaults, so the hparams.json of older runs still loads.
+    defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
+              1.0, 0, 0, 1.0))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])
@@ -67,9 +72,13 @@ DrawGraph = collections.namedtuple(
         "gen_loss_per_image",  # [B] reconstruction loss of each image (vaegan: the pixel L2 term).
         "kl_per_step",  # [T, B] KL of each step and image.
         "latent_loss_per_image",  # [B] sum over steps of the KL.
-        "gen_loss",  # [] as the loss defines it (l2: summed over the batch; others: mean).
+        "gen_loss",  # [] as the loss defines it (l2: summed over the batch; others: mean;
+        #              gaussian: the batch mean of gen_loss_per_image / pixel_sigma^2).
         "latent_loss",  # [] batch-mean KL.
-        "loss",  # [] gen_loss + latent_loss, what is minimised (vaegan: only reported).
+        "loss",  # [] gen_loss + latent_loss (vaegan: only reported); training minimises
+        #          gen_loss + kl_weight * latent_loss.
+        "kl_weight",  # [] the KL's weight in the objective (kl_warmup), 1 without warm-up.
+        "learning_rate",  # [] the learning rate of this step (lr_decay_*).
         "train_op",  # Adam step (increments the global step); None when not training or vaegan.
         "global_step",  # [] int64; None when not training.
     ])
@@ -308,12 +317,20 @@ def build_draw(images, config, training=True, noise=None):
   latent_per_image = tf.reduce_sum(kl_per_step, 0)  # [B], eq. 11
   latent_loss = tf.reduce_mean(latent_per_image)
 
-  if cfg.loss in ("l2", "vaegan"):
-    # The blog's: tf.nn.l2_loss, i.e. 1/2 sum of squares over pixels AND the batch. VAE/GAN
-    # optimises a discriminator's features instead (vaegan.py) and keeps this pixel term, per
-    # image, to report the same numbers as the other losses.
+  if cfg.loss in ("l2", "gaussian", "vaegan"):
+    # 1/2 sum of squares per image. The blog's loss (l2) is TensorFlow's l2_loss, summed over
+    # the pixels AND the batch, so the KL weighs 1/B per image against it. gaussian is the
+    # per-image negative log-likelihood under N(x; sigma(c_T), pixel_sigma^2) (without its
+    # constant), batch-averaged like the KL: a true bound whose balance pixel_sigma sets and
+    # whose gradients do not grow with the batch. VAE/GAN optimises a discriminator's features
+    # instead (vaegan.py) and keeps this pixel term to report the same numbers as the others.
     gen_per_image = 0.5 * tf.reduce_sum(tf.square(x - tf.sigmoid(canvas)), [1, 2, 3])  # [B]
-    gen_loss = (tf.reduce_sum if cfg.loss == "l2" else tf.reduce_mean)(gen_per_image)
+    if cfg.loss == "l2":
+      gen_loss = tf.reduce_sum(gen_per_image)
+    elif cfg.loss == "gaussian":
+      gen_loss = tf.reduce_mean(gen_per_image) / cfg.pixel_sigma**2
+    else:
+      gen_loss = tf.reduce_mean(gen_per_image)
   else:
     # The paper's eq. 9: cross-entropy of the pixel intensities under Bernoulli(sigma(c_T)).
     xent = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=canvas)  # [B, C, A, A]
@@ -322,11 +339,20 @@ def build_draw(images, config, training=True, noise=None):
   loss = gen_loss + latent_loss
 
   train_op = global_step = None
+  kl_weight = tf.constant(1.0)
+  learning_rate = tf.constant(cfg.learning_rate)
   if training:
     global_step = tf1.train.get_or_create_global_step()
+    step = tf.cast(global_step, tf.float32)
+    if cfg.kl_warmup:
+      # KL annealing (Bowman et al. 2016): the posterior first learns to carry information,
+      # then is pulled toward the prior; a function of the step, so resuming stays exact.
+      kl_weight = tf.minimum(1.0, step / cfg.kl_warmup)
+    if cfg.lr_decay_steps:
+      learning_rate = cfg.learning_rate * tf.pow(cfg.lr_decay_rate, step / cfg.lr_decay_steps)
   if training and cfg.loss != "vaegan":  # vaegan.build_training adds its three optimisers.
-    optimizer = tf1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1)
-    grads = optimizer.compute_gradients(loss)
+    optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=cfg.beta1)
+    grads = optimizer.compute_gradients(gen_loss + kl_weight * latent_loss)
     clipped = [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads if g is not None]
     train_op = optimizer.apply_gradients(clipped, global_step=global_step)
 
@@ -342,6 +368,8 @@ def build_draw(images, config, training=True, noise=None):
       gen_loss=gen_loss,
       latent_loss=latent_loss,
       loss=loss,
+      kl_weight=kl_weight,
+      learning_rate=learning_rate,
       train_op=train_op,
       global_step=global_step)
 

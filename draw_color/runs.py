@@ -22,9 +22,12 @@ Graph = collections.namedtuple(
         "noise_step",  # [] int64 keying eps; the global step unless fed
         "draw",  # model.DrawGraph; for VAE/GAN training its train_op is vaegan's.
         "final_canvas",  # [B, A, A, C] sigma(c_T), built once: sessions finalize the graph.
+        "num_samples",  # [] int32 placeholder, SAMPLES unless fed: S of `samples`.
+        "samples",  # [S, A, A, C] final canvases of S draws from the prior, the same every run.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
-    ],
-    defaults=(None,))
+    ])
+
+SAMPLES = 64  # prior samples an evaluation draws unless told otherwise (an 8x8 grid)
 
 
 def build_graph(config, seed, training=True):
@@ -32,8 +35,10 @@ def build_graph(config, seed, training=True):
 
   noise_step defaults to the global step, so a resumed run draws the same noise as an
   uninterrupted one; evaluation feeds its own values. The global step exists either way,
-  so that restoring a checkpoint gives its step. Training with the VAE/GAN loss adds the
-  discriminator and the three optimisers (vaegan.py), the prior's z_t drawn the same way.
+  so that restoring a checkpoint gives its step. The prior samples' z_t depend on the seed
+  alone, so evaluations at different steps draw from the same z. Training with the VAE/GAN
+  loss adds the discriminator and the three optimisers (vaegan.py), the prior's z_t drawn
+  from (seed, noise_step).
   """
   a, c = config.image_size, config.channels
   images = tf1.placeholder(tf.float32, [None, a, a, c], name="images")
@@ -43,15 +48,21 @@ def build_graph(config, seed, training=True):
   key = tf.stack([tf.constant(seed, tf.int64), noise_step])
   noise = tf.random.stateless_normal(model.noise_shape(config, batch), seed=key)
   draw = model.build_draw(images, config, training, noise)
-  final_canvas = draw.canvases[-1]  # [B, A, A, C]
+  num_samples = tf1.placeholder_with_default(SAMPLES, [], name="num_samples")
+  prior = tf.random.stateless_normal(
+      [config.timesteps, num_samples, config.latent_size],
+      seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2))
+  samples = model.build_sampler(num_samples, config, noise=prior).canvases[-1]  # [S, A, A, C]
+  graph = Graph(images=images, noise_step=noise_step, draw=draw,
+                final_canvas=draw.canvases[-1], num_samples=num_samples, samples=samples,
+                vaegan=None)
   if not (training and config.loss == "vaegan"):
-    return Graph(images, noise_step, draw, final_canvas)
+    return graph
   # A key of its own, so the samples' z_t are not the reconstructions' eps.
   prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
                                      seed=tf.random.experimental.stateless_fold_in(key, 1))
   adversarial = vaegan.build_training(images, draw, config, prior)
-  return Graph(images, noise_step, draw._replace(train_op=adversarial.train_op), final_canvas,
-               adversarial)
+  return graph._replace(draw=draw._replace(train_op=adversarial.train_op), vaegan=adversarial)
 
 
 def latest_run(logdir):

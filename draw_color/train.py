@@ -40,7 +40,9 @@ RunConfig = collections.namedtuple(
         "eval_every",  # Steps between evaluations on the valid split; 0 for none.
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
-    ])
+        "flip",  # Mirror each training image left-right in a random half of the epochs.
+    ],
+    defaults=(False,))
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
@@ -83,7 +85,7 @@ def write_hparams(config):
       "data": {"dataset": config.dataset, "data_dir": config.data_dir,
                "split": config.split, "crop_size": config.crop_size},
       "training": {"batch_size": config.batch_size, "epochs": config.epochs,
-                   "seed": config.seed},
+                   "seed": config.seed, "flip": config.flip},
   })
 
 
@@ -202,7 +204,7 @@ def train(config):
   if cfg.eval_every:
     valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
                           cfg.cache_dir, log=logging.info)
-  batches = celeba.Batches(data, cfg.batch_size, cfg.seed)
+  batches = celeba.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip)
   fixed = celeba.fixed_batch(data, min(FIXED_BATCH, len(data)))
   last_step = cfg.epochs * batches.steps_per_epoch
   if cfg.max_steps:
@@ -237,7 +239,9 @@ def train(config):
       save_path = os.path.join(cfg.logdir, "model.ckpt")
       progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
                            cfg.epochs)
-      fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss]
+      fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss,
+                 {"schedule/kl_weight": draw.kl_weight,
+                  "schedule/learning_rate": draw.learning_rate}]
       # VAE/GAN: its losses and the discriminator's accuracies; its pixel term is only reported.
       adversarial = {tag: getattr(graph.vaegan, field)
                      for tag, (field, _) in VAEGAN_SCALARS.items()} if graph.vaegan else {}
@@ -247,7 +251,8 @@ def train(config):
         while step < last_step:
           epoch, start = divmod(step, batches.steps_per_epoch)
           for batch in batches.epoch(epoch, start):
-            _, gen, lat, loss, extra = sess.run(fetches + [adversarial], {graph.images: batch})
+            _, gen, lat, loss, schedule, extra = sess.run(fetches + [adversarial],
+                                                          {graph.images: batch})
             step += 1
             bad = [v for v in [loss] + list(extra.values()) if not np.isfinite(v)]
             if bad:
@@ -255,6 +260,7 @@ def train(config):
                   "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
                   "lower --learning_rate or --clip" % (bad[0], step, cfg.logdir))
             scalars = {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}
+            scalars.update(schedule)
             scalars.update(extra)
             writer.add_summary(imaging.scalar_summary(scalars), step)
             shown = [(gen_label, gen), ("latent", lat)] + [

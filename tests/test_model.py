@@ -155,12 +155,14 @@ def test_kl_matches_closed_form(compat):
 
 @pytest.mark.parametrize("loss", model.LOSSES)
 def test_generation_loss_matches_numpy(loss):
-  images, d = draw_values(TINY._replace(loss=loss))
+  images, d = draw_values(TINY._replace(loss=loss, pixel_sigma=0.5))
   p = d.canvases[-1].astype(np.float64)
-  if loss in ("l2", "vaegan"):
+  if loss in ("l2", "gaussian", "vaegan"):
     per_image = 0.5 * ((images - p)**2).sum((1, 2, 3))
-    # l2: tf.nn.l2_loss, summed over the batch too; vaegan reports the pixel term per image.
-    total = per_image.sum() if loss == "l2" else per_image.mean()
+    # l2: tf.nn.l2_loss, summed over the batch too; gaussian: -log N(x; p, 0.5^2) per image
+    # without its constant, batch-averaged; vaegan reports the pixel term per image.
+    total = {"l2": per_image.sum(), "gaussian": per_image.mean() / 0.25,
+             "vaegan": per_image.mean()}[loss]
   else:
     per_image = -(images * np.log(p) + (1 - images) * np.log(1 - p)).sum((1, 2, 3))
     total = per_image.mean()
