@@ -75,8 +75,8 @@ DrawGraph = collections.namedtuple(
         "gen_loss",  # [] as the loss defines it (l2: summed over the batch; others: mean;
         #              gaussian: the batch mean of gen_loss_per_image / pixel_sigma^2).
         "latent_loss",  # [] batch-mean KL.
-        "loss",  # [] gen_loss + latent_loss (vaegan: only reported); training minimises
-        #          gen_loss + kl_weight * latent_loss.
+        "loss",  # [] gen_loss + latent_loss (vaegan: only reported).
+        "objective",  # [] what training minimises: gen_loss + kl_weight * latent_loss.
         "kl_weight",  # [] the KL's weight in the objective (kl_warmup), 1 without warm-up.
         "learning_rate",  # [] the learning rate of this step (lr_decay_*).
         "train_op",  # Adam step (increments the global step); None when not training or vaegan.
@@ -350,9 +350,10 @@ def build_draw(images, config, training=True, noise=None):
       kl_weight = tf.minimum(1.0, step / cfg.kl_warmup)
     if cfg.lr_decay_steps:
       learning_rate = cfg.learning_rate * tf.pow(cfg.lr_decay_rate, step / cfg.lr_decay_steps)
+  objective = gen_loss + kl_weight * latent_loss
   if training and cfg.loss != "vaegan":  # vaegan.build_training adds its three optimisers.
     optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=cfg.beta1)
-    grads = optimizer.compute_gradients(gen_loss + kl_weight * latent_loss)
+    grads = optimizer.compute_gradients(objective)
     clipped = [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads if g is not None]
     train_op = optimizer.apply_gradients(clipped, global_step=global_step)
 
@@ -368,6 +369,7 @@ def build_draw(images, config, training=True, noise=None):
       gen_loss=gen_loss,
       latent_loss=latent_loss,
       loss=loss,
+      objective=objective,
       kl_weight=kl_weight,
       learning_rate=learning_rate,
       train_op=train_op,

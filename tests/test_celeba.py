@@ -251,3 +251,23 @@ def test_shared_celeba_subset(tmp_path):
   images = celeba.load(str(data_dir), "all", cache_dir=str(tmp_path / "cache"), workers=2,
                        log=lambda _: None)
   np.testing.assert_array_equal(images, np.stack([celeba.preprocess(p) for p in few]))
+
+
+def test_flipped_batches_mirror_about_half_the_images_and_resume_the_same():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (40, 3, 4, 3), dtype=np.uint8)  # [N, H, W, C], no symmetry
+  plain = celeba.Batches(images, 8, seed=2)
+  flipped = celeba.Batches(images, 8, seed=2, flip=True)
+  mirrored = 0
+  for a, b in zip(plain.epoch(1), flipped.epoch(1)):
+    for original, seen in zip(a, b):  # same order: flipping changes no order
+      if np.array_equal(seen, original[:, ::-1]):
+        mirrored += 1
+      else:
+        np.testing.assert_array_equal(seen, original)
+  assert 10 <= mirrored <= 30  # each image with probability 1/2
+  tail = list(flipped.epoch(1, start_step=3))
+  for a, b in zip(tail, list(flipped.epoch(1))[3:]):
+    np.testing.assert_array_equal(a, b)
+  epochs = [np.concatenate(list(flipped.epoch(e))) for e in (0, 1)]
+  assert not np.array_equal(*epochs)  # another epoch, other images mirrored

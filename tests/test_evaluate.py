@@ -114,6 +114,49 @@ def test_colour_eval_reports_mse_and_psnr(tmp_path):
   assert "PSNR (dB)" in evaluate.table(results)
 
 
+def test_a_uniform_canvas_is_blank_and_a_face_like_picture_is_not():
+  grey = np.full((8, 8, 3), 0.4)
+  dotted = grey.copy()
+  dotted[2, 3], dotted[5, 5], dotted[6, 1] = 1.0, 0.0, 0.9  # 3 of 64 pixels: under 10%
+  ramp = np.broadcast_to(np.linspace(0, 1, 8)[None, :, None], (8, 8, 3))  # a smooth gradient
+  halves = np.concatenate([np.zeros((8, 4, 3)), np.ones((8, 4, 3))], 1)
+  faint = grey + np.linspace(-0.07, 0.07, 8)[:, None, None]  # within the tolerance
+  red = grey.copy()
+  red[:, :4, 0] = 0.9  # one channel alone tells half the pixels apart
+  assert evaluate.blank(np.stack([grey, dotted, ramp, halves, faint, red])).tolist() == [
+      True, True, False, False, True, False]
+
+
+def test_mean_pairwise_distance_against_every_pair():
+  points = np.array([[0, 0], [3, 4], [6, 8], [0, 4]], np.float64)  # distances 5 10 4 5 3 ...
+  expected = np.mean([np.linalg.norm(points[i] - points[j])
+                      for i in range(4) for j in range(i + 1, 4)])
+  images = points.reshape(4, 1, 2, 1)  # [N, H, W, C]
+  assert evaluate.mean_pairwise_distance(images) == pytest.approx(expected)
+  rng = np.random.default_rng(0)
+  faces = rng.random((6, 4, 4, 3))
+  same = np.repeat(faces[:1], 6, axis=0)
+  assert evaluate.sample_measures(same, faces) == {"blank_fraction": 0.0, "diversity": 0.0}
+  assert evaluate.sample_measures(faces, faces)["diversity"] == pytest.approx(1.0)
+  assert evaluate.sample_measures(np.full((4, 4, 4, 3), 0.5), faces)["blank_fraction"] == 1.0
+
+
+def test_eval_measures_the_prior_samples(tmp_path):
+  _, logdir = trained(tmp_path, "celeba", CELEBA)
+  results = evaluate.run(eval_config(logdir, "all")._replace(num_samples=5))
+  assert results["samples"] == 5 and 0 <= results["blank_fraction"] <= 1
+  assert results["diversity"] > 0
+  # The same z each run: a rerun and another batch size give the same samples.
+  again = evaluate.run(eval_config(logdir, "all", batch_size=3)._replace(num_samples=5))
+  assert again["diversity"] == pytest.approx(results["diversity"], rel=1e-5)
+  assert "blank samples of 5" in evaluate.table(results)
+  events = [f for f in os.listdir(logdir) if f.startswith("events")]
+  tags = set()
+  for e in tf1.train.summary_iterator(os.path.join(logdir, events[0])):
+    tags.update(v.tag for v in e.summary.value)
+  assert {"valid/blank_fraction", "valid/diversity", "schedule/kl_weight"} <= tags
+
+
 def test_cli_eval_prints_the_table(mnist_run):
   _, logdir = mnist_run
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

@@ -312,3 +312,26 @@ def test_optimised_graph_equals_straightforward_formulation(compat, monkeypatch)
     np.testing.assert_allclose(f, s, rtol=1e-5, atol=1e-6)
   for f, s in zip(fast_grads, slow_grads):
     np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
+
+
+def test_kl_warmup_and_learning_rate_decay_follow_the_global_step():
+  config = TINY._replace(kl_warmup=10, lr_decay_steps=4, lr_decay_rate=0.5, learning_rate=0.01)
+  images = np.random.default_rng(1).random((3, 8, 8, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    d = model.build_draw(tf.constant(images), config, training=True,
+                         noise=tf.zeros(model.noise_shape(config, 3)))
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      for step in (0, 5, 10, 30):
+        sess.run(d.global_step.assign(step))
+        w, lr, gen, kl, objective = sess.run(
+            [d.kl_weight, d.learning_rate, d.gen_loss, d.latent_loss, d.objective])
+        assert w == pytest.approx(min(1.0, step / 10))
+        assert lr == pytest.approx(0.01 * 0.5**(step / 4), rel=1e-5)
+        assert objective == pytest.approx(gen + min(1.0, step / 10) * kl, rel=1e-5)
+
+
+def test_without_schedules_the_objective_is_the_loss_at_a_constant_rate():
+  images, d = draw_values(TINY)
+  assert d.kl_weight == 1.0 and d.learning_rate == pytest.approx(TINY.learning_rate)
+  assert d.objective == pytest.approx(d.loss, rel=1e-6)
