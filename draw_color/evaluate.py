@@ -44,8 +44,8 @@ EvalConfig = collections.namedtuple(
 SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness",
            "blank_fraction", "diversity")
 # A picture is blank when fewer than BLANK_SHARE of its pixels differ from its median colour
-# by more than BLANK_TOLERANCE in some channel: a nearly uniform canvas. Real faces have
-# 60-100% of their pixels that far from their median; a sample that drew nothing, none.
+# by more than BLANK_TOLERANCE in some channel: a nearly uniform canvas. Of the 780 faces of
+# the subset's valid split, none is blank: the fewest such pixels is 36%, the median 86%.
 BLANK_TOLERANCE = 0.08
 BLANK_SHARE = 0.10
 

@@ -52,6 +52,9 @@ flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
                   "l2: the blog's squared error summed over the batch; gaussian: a per-image "
                   "Gaussian likelihood of --pixel_sigma; bernoulli: the paper's cross-entropy; "
                   "vaegan: errors in a discriminator's features plus a GAN loss.")
+flags.DEFINE_enum("prior", "standard", list(model.PRIORS),
+                  "standard: z_t ~ N(0, I), the paper's; learned: a Gaussian of the decoder's "
+                  "state, so samples come from where the posteriors are.")
 flags.DEFINE_float("pixel_sigma", 1.0, "--loss=gaussian: sigma of each pixel's Gaussian "
                    "likelihood on [0, 1] intensities; smaller weighs the pixels more against "
                    "the KL.", lower_bound=0.0)
@@ -179,7 +182,8 @@ def model_config_from_flags():
       beta1=FLAGS.beta1, clip=FLAGS.clip, vaegan_gamma=FLAGS.vaegan_gamma,
       vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels,
       pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
-      lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate)
+      lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,
+      prior=FLAGS.prior)
 
 
 def bench_config_from_flags():

@@ -28,6 +28,7 @@ tf1 = tf.compat.v1
 
 COMPATS = ("paper", "original")
 LOSSES = ("l2", "gaussian", "bernoulli", "vaegan")
+PRIORS = ("standard", "learned")
 
 ModelConfig = collections.namedtuple(
     "ModelConfig",
@@ -53,10 +54,12 @@ ModelConfig = collections.namedtuple(
         "kl_warmup",  # Steps over which the KL's weight in the objective rises 0 -> 1; 0: none.
         "lr_decay_steps",  # The learning rate is multiplied by lr_decay_rate every this many
         "lr_decay_rate",  # steps, smoothly (exponential decay); 0 steps: constant.
+        "prior",  # "standard": z_t ~ N(0, I) (the paper); "learned": N(mu_p, sigma_p^2) of
+        #           h^dec_{t-1}, a linear layer in scope `prior` (Gregor et al. 2016).
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 1.0))
+              1.0, 0, 0, 1.0, "standard"))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])
@@ -69,6 +72,8 @@ DrawGraph = collections.namedtuple(
         "write_windows",  # Window of [T, B] tensors; None without write attention.
         "mus",  # [T, B, Z] mu_t.
         "log_sigmas",  # [T, B, Z] log sigma_t.
+        "prior_mus",  # [T, B, Z] the prior's mean of z_t (zeros for the standard prior).
+        "prior_log_sigmas",  # [T, B, Z] the prior's log sigma of z_t (zeros likewise).
         "gen_loss_per_image",  # [B] reconstruction loss of each image (vaegan: the pixel L2 term).
         "kl_per_step",  # [T, B] KL of each step and image.
         "latent_loss_per_image",  # [B] sum over steps of the KL.
@@ -241,6 +246,20 @@ class _Draw:
   def decoder(self, z, state):
     return _lstm(z, state, self.config.hidden_size, "decoder")  # eq. 7
 
+  def prior(self, h_dec_prev):
+    """h^dec_{t-1} [B, H] -> the prior's mu_p, log sigma_p of z_t, each [B, Z].
+
+    The paper's prior is N(0, I) at every step. The learned one (Conv DRAW's, Gregor et al.
+    2016) follows the decoder: sampling then draws z_t where the posteriors put it, rather
+    than where the KL failed to push them. Its N(0, 0.02^2) weights and zero biases start it
+    at N(0, I); at t = 1, h^dec_0 = 0 leaves the biases alone.
+    """
+    z = self.config.latent_size
+    if self.config.prior == "standard":
+      zeros = tf.zeros([tf.shape(h_dec_prev)[0], z])
+      return zeros, zeros
+    return (_linear(h_dec_prev, z, "prior/mu"), _linear(h_dec_prev, z, "prior/log_sigma"))
+
 
 def _stack_windows(windows):
   """List over t of Window of [B] -> Window of [T, B], or None."""
@@ -279,6 +298,8 @@ def build_draw(images, config, training=True, noise=None):
     raise ValueError("compat must be one of %s, not %r" % (COMPATS, cfg.compat))
   if cfg.loss not in LOSSES:
     raise ValueError("loss must be one of %s, not %r" % (LOSSES, cfg.loss))
+  if cfg.prior not in PRIORS:
+    raise ValueError("prior must be one of %s, not %r" % (PRIORS, cfg.prior))
   draw = _Draw(cfg)
   batch = tf.shape(images)[0]
   x = tf.transpose(images, [0, 3, 1, 2])  # [B, C, A, A]
@@ -288,8 +309,10 @@ def build_draw(images, config, training=True, noise=None):
   enc_state = _zeros_state(batch, cfg.hidden_size)
   dec_state = _zeros_state(batch, cfg.hidden_size)
   canvases, read_windows, write_windows, mus, log_sigmas = [], [], [], [], []
+  prior_mus, prior_log_sigmas = [], []
   for t in range(cfg.timesteps):
     h_dec_prev = dec_state[1]
+    prior_mu, prior_log_sigma = draw.prior(h_dec_prev)
     x_hat = x - tf.sigmoid(canvas)  # eq. 3
     r, read_win = draw.read(x, x_hat, h_dec_prev)  # eq. 4
     enc_state = _lstm(tf.concat([r, h_dec_prev], 1), enc_state, cfg.hidden_size,
@@ -307,13 +330,24 @@ def build_draw(images, config, training=True, noise=None):
     write_windows.append(write_win)
     mus.append(mu)
     log_sigmas.append(log_sigma)
+    prior_mus.append(prior_mu)
+    prior_log_sigmas.append(prior_log_sigma)
 
   mus = tf.stack(mus)  # [T, B, Z]
   log_sigmas = tf.stack(log_sigmas)  # [T, B, Z]
-  # eq. 11 per step: 1/2 sum_j (mu^2 + sigma^2 - 2 log sigma) - Z/2; B4 uses T/2.
-  kl_const = (cfg.timesteps if cfg.compat == "original" else cfg.latent_size) / 2.0
-  kl_per_step = 0.5 * tf.reduce_sum(
-      tf.square(mus) + tf.exp(2 * log_sigmas) - 2 * log_sigmas, 2) - kl_const  # [T, B]
+  prior_mus = tf.stack(prior_mus)  # [T, B, Z]
+  prior_log_sigmas = tf.stack(prior_log_sigmas)  # [T, B, Z]
+  if cfg.prior == "standard":
+    # eq. 11 per step: 1/2 sum_j (mu^2 + sigma^2 - 2 log sigma) - Z/2; B4 uses T/2.
+    kl_const = (cfg.timesteps if cfg.compat == "original" else cfg.latent_size) / 2.0
+    kl_per_step = 0.5 * tf.reduce_sum(
+        tf.square(mus) + tf.exp(2 * log_sigmas) - 2 * log_sigmas, 2) - kl_const  # [T, B]
+  else:
+    # KL(N(mu, sigma^2) || N(mu_p, sigma_p^2)) per dimension, summed over j.
+    kl_per_step = tf.reduce_sum(
+        prior_log_sigmas - log_sigmas - 0.5
+        + (tf.exp(2 * log_sigmas) + tf.square(mus - prior_mus))
+        / (2 * tf.exp(2 * prior_log_sigmas)), 2)  # [T, B]
   latent_per_image = tf.reduce_sum(kl_per_step, 0)  # [B], eq. 11
   latent_loss = tf.reduce_mean(latent_per_image)
 
@@ -363,6 +397,8 @@ def build_draw(images, config, training=True, noise=None):
       write_windows=_stack_windows(write_windows),
       mus=mus,
       log_sigmas=log_sigmas,
+      prior_mus=prior_mus,
+      prior_log_sigmas=prior_log_sigmas,
       gen_loss_per_image=gen_per_image,
       kl_per_step=kl_per_step,
       latent_loss_per_image=latent_per_image,
@@ -377,7 +413,8 @@ def build_draw(images, config, training=True, noise=None):
 
 
 def build_sampler(num_samples, config, noise=None):
-  """Draws `num_samples` images from the prior: z_t ~ N(0, I) fresh at every step.
+  """Draws `num_samples` images from the prior: z_t = mu_p + sigma_p * noise_t, fresh at every
+  step (the standard prior: z_t = noise_t ~ N(0, I)).
 
   Decoder and write only (the paper's generation, section 2.3); shares the variables of
   build_draw, so build it in the same graph or restore the same checkpoint. `num_samples`
@@ -391,7 +428,9 @@ def build_sampler(num_samples, config, noise=None):
   dec_state = _zeros_state(num_samples, config.hidden_size)
   canvases, windows = [], []
   for t in range(config.timesteps):
-    dec_state = draw.decoder(noise[t], dec_state)  # eq. 7 with z_t from the prior
+    prior_mu, prior_log_sigma = draw.prior(dec_state[1])
+    z = prior_mu + tf.exp(prior_log_sigma) * noise[t]  # [S, Z]
+    dec_state = draw.decoder(z, dec_state)  # eq. 7 with z_t from the prior
     update, win = draw.write(dec_state[1])
     canvas = canvas + update  # eq. 8
     canvases.append(canvas)

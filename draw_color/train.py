@@ -46,7 +46,7 @@ RunConfig = collections.namedtuple(
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
-                "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels")
+                "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels", "prior")
 FIXED_BATCH = 64  # the original's 8x8 picture grid
 # VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
 COLLAPSE_STEPS = 200

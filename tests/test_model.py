@@ -335,3 +335,50 @@ def test_without_schedules_the_objective_is_the_loss_at_a_constant_rate():
   images, d = draw_values(TINY)
   assert d.kl_weight == 1.0 and d.learning_rate == pytest.approx(TINY.learning_rate)
   assert d.objective == pytest.approx(d.loss, rel=1e-6)
+
+
+def test_learned_prior_kl_is_the_closed_form_between_two_gaussians():
+  config = TINY._replace(prior="learned")
+  images = np.random.default_rng(2).random((3, 8, 8, 3)).astype(np.float32)
+
+  def build():
+    d = model.build_draw(tf.constant(images), config, training=False)
+    with tf1.variable_scope("prior", reuse=True):
+      # Away from the initial N(0, I), so that a KL against N(0, I) would not pass.
+      moved = [v.assign(tf.random.stateless_normal(v.shape, [1, i]) * 0.3)
+               for i, v in enumerate(tf1.global_variables("prior"))]
+    with tf.control_dependencies(moved):
+      return [tf.identity(t) for t in (d.mus, d.log_sigmas)], d
+
+  with tf.Graph().as_default():
+    (mu_q, ls_q), d = build()
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run([mu_q, ls_q])  # the assignments
+      mu, ls, mp, lp, kl = sess.run([d.mus, d.log_sigmas, d.prior_mus, d.prior_log_sigmas,
+                                     d.kl_per_step])
+  assert np.abs(mp).max() > 0.01 and np.abs(lp).max() > 0.01
+  mu, ls, mp, lp = (a.astype(np.float64) for a in (mu, ls, mp, lp))
+  sq, sp = np.exp(ls), np.exp(lp)
+  expected = (np.log(sp / sq) + (sq**2 + (mu - mp)**2) / (2 * sp**2) - 0.5).sum(2)  # [T, B]
+  np.testing.assert_allclose(kl, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_learned_prior_samples_are_the_standard_sampler_fed_its_mean_and_scale():
+  learned = TINY._replace(prior="learned")
+  eps = np.random.default_rng(3).standard_normal((TINY.timesteps, 4, TINY.latent_size))
+  with tf.Graph().as_default():
+    sampled = model.build_sampler(4, learned, noise=tf.constant(eps, tf.float32))
+    with tf1.variable_scope("prior", reuse=True):
+      # A prior whose weights are zero: mu_p = 0.5, sigma_p = 2 at every step.
+      setup = [tf1.get_variable("mu/w").assign(tf.zeros([TINY.hidden_size, TINY.latent_size])),
+               tf1.get_variable("mu/b").assign(tf.fill([TINY.latent_size], 0.5)),
+               tf1.get_variable("log_sigma/w").assign(tf.zeros([TINY.hidden_size, TINY.latent_size])),
+               tf1.get_variable("log_sigma/b").assign(tf.fill([TINY.latent_size], np.float32(np.log(2.0))))]
+    standard = model.build_sampler(4, TINY, noise=tf.constant(0.5 + 2 * eps, tf.float32))
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run(setup)
+      a, b = sess.run([sampled.canvases, standard.canvases])
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert a[-1].std() > 0
