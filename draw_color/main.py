@@ -26,6 +26,7 @@ from draw_color import gif
 from draw_color import mnist
 from draw_color import model
 from draw_color import train
+from draw_color import vaegan
 
 FLAGS = flags.FLAGS
 
@@ -66,6 +67,11 @@ flags.DEFINE_float("vaegan_gamma", 1e-6, "Weight of the feature loss against the
 flags.DEFINE_integer("vaegan_layer", 4, "Which of the discriminator's 4 convolutions gives the "
                      "features whose squared error is the reconstruction loss.", lower_bound=1,
                      upper_bound=4)
+flags.DEFINE_enum("vaegan_optimizer", "adam", list(vaegan.OPTIMIZERS),
+                  "Optimiser of the encoder, decoder and discriminator: adam (beta1 from "
+                  "--beta1) or rmsprop (the authors' code).")
+flags.DEFINE_boolean("vaegan_balance", False, "Skip the discriminator's update when it is far "
+                     "ahead and the decoder's when it is far behind (the authors' rule).")
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -183,7 +189,8 @@ def model_config_from_flags():
       vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels,
       pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
       lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,
-      prior=FLAGS.prior)
+      prior=FLAGS.prior, vaegan_optimizer=FLAGS.vaegan_optimizer,
+      vaegan_balance=FLAGS.vaegan_balance)
 
 
 def bench_config_from_flags():

@@ -56,10 +56,12 @@ ModelConfig = collections.namedtuple(
         "lr_decay_rate",  # steps, smoothly (exponential decay); 0 steps: constant.
         "prior",  # "standard": z_t ~ N(0, I) (the paper); "learned": N(mu_p, sigma_p^2) of
         #           h^dec_{t-1}, a linear layer in scope `prior` (Gregor et al. 2016).
+        "vaegan_optimizer",  # vaegan: "adam" or "rmsprop" for all three optimisers.
+        "vaegan_balance",  # vaegan: skip Dis's or the decoder's update when far ahead.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 1.0, "standard"))
+              1.0, 0, 0, 1.0, "standard", "adam", False))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

@@ -46,7 +46,8 @@ RunConfig = collections.namedtuple(
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
-                "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels", "prior")
+                "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels", "prior",
+                "vaegan_optimizer")
 FIXED_BATCH = 64  # the original's 8x8 picture grid
 # VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
 COLLAPSE_STEPS = 200
@@ -57,6 +58,8 @@ VAEGAN_SCALARS = {
     "vaegan/discriminator_loss": ("discriminator_loss", "D loss"),
     "vaegan/real_accuracy": ("real_accuracy", "D acc real"),
     "vaegan/fake_accuracy": ("fake_accuracy", "fake"),
+    "vaegan/discriminator_updated": ("discriminator_updated", None),
+    "vaegan/decoder_updated": ("decoder_updated", None),
 }
 
 

@@ -13,8 +13,8 @@ average that minimises the pixel L2. The losses, per image and averaged over the
   L_GAN   = -log D(x) - log(1 - D(x~)) - log(1 - D(x_p))   the negative of the paper's L_GAN,
                                                       which Dis maximises
 
-Three Adam optimisers (the paper's algorithm 1), each on its own variables, all from the
-gradients of the same batch:
+Three optimisers (the paper's algorithm 1; Adam, or RMSProp as the authors' code), each on
+its own variables, all from the gradients of the same batch:
 
   encoder (encoder, read, mu, log_sigma)   L_prior + L_llike
   decoder (decoder, write)                 gamma * L_llike + L_GAN_dec
@@ -25,6 +25,12 @@ L_GAN_dec = -log D(x~) - log D(x_p) is the usual non-saturating form of the deco
 canvases of early training, -log D has a strong one then, and both push D(x~), D(x_p) up.
 The GAN loss reaches neither the encoder nor, through L_llike, the discriminator: each
 optimiser only updates its own variables.
+
+Balancing (vaegan_balance; the authors' code, not the paper): with real_cost = mean -log D(x)
+and fake_cost = mean -log(1 - D) over x~ and x_p, the discriminator is not updated when
+either cost is below EQUILIBRIUM - MARGIN (it is far ahead), the decoder not when either is
+above EQUILIBRIUM + MARGIN (it is far behind), and both are when both would be skipped; the
+encoder always is. The decision uses the costs of the batch being trained on.
 
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
@@ -44,10 +50,15 @@ from draw_color import model
 tf1 = tf.compat.v1
 
 # The variable scopes each optimiser updates; together they cover every trainable variable.
-ENCODER_SCOPES = ("encoder", "read", "mu", "log_sigma")
+ENCODER_SCOPES = ("encoder", "read", "mu", "log_sigma", "prior")  # prior: trained by L_prior
 DECODER_SCOPES = ("decoder", "write")
 DISCRIMINATOR_SCOPE = "discriminator"
 LAYERS = 4  # Dis's convolutions; vaegan_layer picks the one compared.
+
+OPTIMIZERS = ("adam", "rmsprop")
+# The balancing rule's constants, the authors' (andersbll/autoencoding_beyond_pixels).
+EQUILIBRIUM = 0.68
+MARGIN = 0.35
 
 _INIT = tf1.random_normal_initializer(stddev=0.02)  # DCGAN's, as DRAW's linear layers
 _BN_EPSILON = 1e-5
@@ -65,9 +76,11 @@ VaeGan = collections.namedtuple(
         "decoder_loss",  # [] gamma * L_llike + L_GAN_dec.
         "real_accuracy",  # [] fraction of x that Dis calls real (D > 1/2).
         "fake_accuracy",  # [] fraction of x~ and x_p that Dis calls generated.
-        "encoder_op",  # The encoder's Adam step alone.
-        "decoder_op",  # The decoder's Adam step alone.
-        "discriminator_op",  # The discriminator's Adam step alone.
+        "discriminator_updated",  # [] 1.0 when this step updates Dis (balancing), else 0.0.
+        "decoder_updated",  # [] 1.0 when this step updates the decoder, else 0.0.
+        "encoder_op",  # The encoder's step alone.
+        "decoder_op",  # The decoder's step alone (skipped when balancing says so).
+        "discriminator_op",  # The discriminator's step alone (likewise).
         "train_op",  # The three steps, then the global step + 1.
     ])
 
@@ -141,6 +154,22 @@ def _partition():
   return found
 
 
+def balance(real_cost, fake_cost):
+  """The authors' balancing rule: [] costs -> (update Dis, update the decoder), [] bools."""
+  low, high = EQUILIBRIUM - MARGIN, EQUILIBRIUM + MARGIN
+  update_dis = tf.logical_not(tf.logical_or(real_cost < low, fake_cost < low))
+  update_dec = tf.logical_not(tf.logical_or(real_cost > high, fake_cost > high))
+  neither = tf.logical_not(tf.logical_or(update_dis, update_dec))
+  return tf.logical_or(update_dis, neither), tf.logical_or(update_dec, neither)
+
+
+def _optimizer(config, name):
+  # Named, so each optimiser's slots are told apart in the checkpoint.
+  if config.vaegan_optimizer == "rmsprop":
+    return tf1.train.RMSPropOptimizer(config.learning_rate, name="RMSProp_" + name)
+  return tf1.train.AdamOptimizer(config.learning_rate, beta1=config.beta1, name="Adam_" + name)
+
+
 def build_training(images, draw, config, prior_noise):
   """The VAE/GAN losses and optimisers for `draw`, the model.DrawGraph of `images`.
 
@@ -170,25 +199,32 @@ def build_training(images, draw, config, prior_noise):
   encoder_loss = draw.latent_loss + feature_loss
   decoder_loss = cfg.vaegan_gamma * feature_loss + gan_loss
 
+  fake = tf.concat([l_recon, l_prior], 0)  # [2B]
+  if cfg.vaegan_balance:
+    update_dis, update_dec = balance(tf.reduce_mean(tf.nn.softplus(-l_real)),
+                                     tf.reduce_mean(tf.nn.softplus(fake)))
+  else:
+    update_dis = update_dec = tf.constant(True)
   steps = []
-  for loss, variables, name in zip((encoder_loss, decoder_loss, discriminator_loss),
-                                   _partition(), ("encoder", "decoder", "discriminator")):
-    # Named, so each optimiser's slots and beta powers are told apart in the checkpoint.
-    optimizer = tf1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1,
-                                        name="Adam_" + name)
+  for loss, variables, name, update in zip(
+      (encoder_loss, decoder_loss, discriminator_loss), _partition(),
+      ("encoder", "decoder", "discriminator"), (tf.constant(True), update_dec, update_dis)):
+    optimizer = _optimizer(cfg, name)
     grads = optimizer.compute_gradients(loss, var_list=variables)
     steps.append((optimizer, [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads
-                              if g is not None]))
+                              if g is not None], update))
   # Every gradient before any update, so all three come from the same parameters.
+  def apply(optimizer, grads):
+    with tf1.name_scope(optimizer.get_name() + "/"):  # inside a cond too, for stable names
+      return tf.group(optimizer.apply_gradients(grads))
+
   ops = []
-  with tf.control_dependencies([g for _, grads in steps for g, _ in grads]):
-    for optimizer, grads in steps:
-      with tf1.name_scope(optimizer.get_name() + "/"):
-        ops.append(optimizer.apply_gradients(grads))
+  with tf.control_dependencies([g for _, grads, _ in steps for g, _ in grads]):
+    for optimizer, grads, update in steps:
+      ops.append(tf.cond(update, lambda o=optimizer, g=grads: apply(o, g), tf.no_op))
   with tf.control_dependencies(ops):
     train_op = tf1.assign_add(tf1.train.get_global_step(), 1).op
 
-  fake = tf.concat([l_recon, l_prior], 0)  # [2B]
   return VaeGan(
       features=chosen,
       logits=logits,
@@ -200,6 +236,8 @@ def build_training(images, draw, config, prior_noise):
       decoder_loss=decoder_loss,
       real_accuracy=tf.reduce_mean(tf.cast(l_real > 0, tf.float32)),
       fake_accuracy=tf.reduce_mean(tf.cast(fake < 0, tf.float32)),
+      discriminator_updated=tf.cast(update_dis, tf.float32),
+      decoder_updated=tf.cast(update_dec, tf.float32),
       encoder_op=ops[0],
       decoder_op=ops[1],
       discriminator_op=ops[2],

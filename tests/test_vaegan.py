@@ -120,6 +120,49 @@ def test_losses_and_accuracies_match_numpy():
   assert v.fake_accuracy == np.mean(np.concatenate([recon, prior]) < 0.5)
 
 
+@pytest.mark.parametrize("real,fake,dis,dec", [
+    (0.7, 0.7, True, True),  # balanced: both learn
+    (0.2, 0.7, False, True),  # Dis far ahead on the real faces: it waits
+    (0.7, 0.3, False, True),  # ... or on the generated ones
+    (1.1, 0.7, True, False),  # the decoder far behind: it waits
+    (0.7, 1.2, True, False),
+    (0.2, 1.2, True, True),  # both would wait: both learn
+    (1.5, 0.1, True, True),
+])
+def test_balancing_rule_decisions(real, fake, dis, dec):
+  with tf.Graph().as_default():
+    decision = vaegan.balance(tf.constant(real), tf.constant(fake))
+    with tf1.Session() as sess:
+      assert tuple(sess.run(decision)) == (dis, dec)
+
+
+@pytest.mark.parametrize("equilibrium,dis,dec", [(5.0, False, True), (-5.0, True, False),
+                                                 (0.68, True, True)])
+def test_balanced_rmsprop_step_updates_what_the_rule_says(monkeypatch, equilibrium, dis, dec):
+  # At initialisation both costs are near log 2 = 0.69: an equilibrium of 5 puts the
+  # discriminator far ahead, one of -5 the decoder far behind.
+  monkeypatch.setattr(vaegan, "EQUILIBRIUM", equilibrium)
+  config = TINY._replace(vaegan_balance=True, vaegan_optimizer="rmsprop")
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(config, 0)
+    variables = tf1.trainable_variables()
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      before = sess.run(variables)
+      _, updated = sess.run([graph.draw.train_op, (graph.vaegan.discriminator_updated,
+                                                   graph.vaegan.decoder_updated)],
+                            {graph.images: faces()})
+      after = sess.run(variables)
+    names = {v.op.name for v in tf1.global_variables()}
+  assert updated == (float(dis), float(dec))
+  expected = {"discriminator": dis, "decoder": dec, "write": dec, "encoder": True}
+  for v, x, y in zip(variables, before, after):
+    if top_scope(v) in expected:
+      assert (not np.array_equal(x, y)) == expected[top_scope(v)], v.op.name
+  assert "discriminator/conv1/w/RMSProp_discriminator" in names
+
+
 def test_training_checkpoints_the_discriminator_and_resumes_exactly(data_dir, tmp_path):
   # 4 steps cross the epoch boundary after step 3.
   train.train(config(data_dir, tmp_path / "straight", max_steps=4))
