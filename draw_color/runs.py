@@ -54,9 +54,25 @@ def build_graph(config, seed, training=True):
                adversarial)
 
 
+def checkpoints(logdir):
+  """The checkpoints that `logdir`'s `checkpoint` file lists, newest first, as paths in logdir.
+
+  Each is looked up by its file name in `logdir` itself, so that a copied or moved logdir
+  uses its own files even where its `checkpoint` file holds another folder's absolute paths
+  (as runs before relative paths wrote it).
+  """
+  state = tf1.train.get_checkpoint_state(logdir) if os.path.isdir(logdir) else None
+  if not state or not state.model_checkpoint_path:
+    return []
+  names = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+  latest = os.path.basename(state.model_checkpoint_path)
+  ordered = [latest] + [n for n in reversed(names) if n != latest]
+  return [os.path.join(logdir, name) for name in ordered]
+
+
 def latest_run(logdir):
   """(latest checkpoint, ModelConfig, hparams dict) of `logdir`; UserError if there is none."""
-  latest = tf1.train.latest_checkpoint(logdir) if os.path.isdir(logdir) else None
+  latest = next(iter(checkpoints(logdir)), None)
   if not latest:
     names = sorted(os.listdir(logdir)) if os.path.isdir(logdir) else None
     if names is None:

@@ -217,16 +217,20 @@ def train(config):
       graph = runs.build_graph(mcfg, cfg.seed)
       # Per image, so that the progress line does not jump at a smaller last batch.
       gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
-    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints)
+    # Relative paths in `checkpoint`, so that a copied or moved logdir resumes from its own files.
+    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
     init = tf1.global_variables_initializer()
     writer = tf1.summary.FileWriter(cfg.logdir)
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
     with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
-      latest = tf1.train.latest_checkpoint(cfg.logdir)
+      listed = runs.checkpoints(cfg.logdir)
+      latest = listed[0] if listed else None
       if latest:
         saver.restore(sess, latest)
+        # Oldest first, so that --keep_checkpoints also counts those of earlier sessions.
+        saver.recover_last_checkpoints(listed[::-1])
         logging.info("resumed from %s", latest)
       else:
         sess.run(init)

@@ -1,0 +1,70 @@
+"""Resuming what real runs meet: copied and moved logdirs, damaged checkpoints, changed flags."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from draw_color import model
+from draw_color import runs
+from draw_color import train
+from draw_color.fileio import UserError
+from fakes import checkpoint_weights as weights
+from fakes import make_celeba
+from fakes import run_config
+
+TINY = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
+                         write_n=3)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+
+
+@pytest.fixture(scope="module")
+def straight(data_dir, tmp_path_factory):
+  """The weights of an uninterrupted run to step 4."""
+  logdir = tmp_path_factory.mktemp("straight")
+  train.train(config(data_dir, logdir, max_steps=4))
+  return weights(logdir)
+
+
+def config(data_dir, logdir, **overrides):
+  return run_config(data_dir, logdir, **{"model": TINY, **overrides})
+
+
+def assert_same_weights(found, expected):
+  assert found["global_step"] == expected["global_step"]
+  for name in expected:
+    np.testing.assert_allclose(found[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_a_copied_logdir_resumes_from_its_own_files(data_dir, tmp_path, straight):
+  original, copy = tmp_path / "original", tmp_path / "copy"
+  train.train(config(data_dir, original, max_steps=2))
+  shutil.copytree(original, copy)
+  # The original moves on; the copy must not follow it.
+  train.train(config(data_dir, original, max_steps=6))
+  assert runs.checkpoints(str(copy)) == [str(copy / "model.ckpt-2")]
+  assert train.train(config(data_dir, copy, max_steps=4)) == 4
+  assert_same_weights(weights(copy), straight)
+  assert sorted(f for f in os.listdir(copy) if f.endswith(".index")) == [
+      "model.ckpt-2.index", "model.ckpt-4.index"]
+
+
+def test_a_moved_logdir_resumes(data_dir, tmp_path, straight, caplog):
+  train.train(config(data_dir, tmp_path / "before", max_steps=2))
+  os.rename(tmp_path / "before", tmp_path / "after")
+  caplog.set_level("INFO")
+  assert train.train(config(data_dir, tmp_path / "after", max_steps=4)) == 4
+  assert "resumed from %s" % (tmp_path / "after" / "model.ckpt-2") in caplog.text
+  assert_same_weights(weights(tmp_path / "after"), straight)
+
+
+def test_keep_checkpoints_holds_across_resumes(data_dir, tmp_path):
+  for last in (2, 4, 6):
+    train.train(config(data_dir, tmp_path, max_steps=last))
+  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == [
+      "model.ckpt-4.index", "model.ckpt-6.index"]
