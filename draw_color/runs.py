@@ -4,6 +4,7 @@ import collections
 import json
 import os
 
+from absl import logging
 import tensorflow as tf
 
 from draw_color import fileio
@@ -70,9 +71,35 @@ def checkpoints(logdir):
   return [os.path.join(logdir, name) for name in ordered]
 
 
+def readable_checkpoint(logdir, log=logging.warning):
+  """The newest checkpoint of `logdir` whose every tensor reads back; None if none is listed.
+
+  A damaged one (truncated or missing .index or .data, as after a full disk) is named
+  through `log` and the next older one tried; UserError when none of them reads.
+  """
+  damaged = []
+  for path in checkpoints(logdir):
+    try:
+      reader = tf.train.load_checkpoint(path)
+      for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
+    # The reader reports a short read as IndexError, other damage as an OpError.
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+      reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      damaged.append("%s (%s)" % (os.path.basename(path), reason))
+      log("checkpoint %s is damaged (%s); trying the one before it" % (path, reason))
+      continue
+    return path
+  if damaged:
+    raise fileio.UserError("no checkpoint in %s restores: %s; train into a fresh --logdir"
+                           % (logdir, "; ".join(damaged)))
+  return None
+
+
 def latest_run(logdir):
-  """(latest checkpoint, ModelConfig, hparams dict) of `logdir`; UserError if there is none."""
-  latest = next(iter(checkpoints(logdir)), None)
+  """(newest checkpoint that reads, ModelConfig, hparams dict) of `logdir`; UserError if
+  there is none."""
+  latest = readable_checkpoint(logdir)
   if not latest:
     names = sorted(os.listdir(logdir)) if os.path.isdir(logdir) else None
     if names is None:

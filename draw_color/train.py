@@ -196,6 +196,7 @@ def train(config):
   """Trains (or resumes) DRAW as `config` says; returns the final step."""
   cfg, mcfg = config, config.model
   check_hparams(cfg.logdir, mcfg)
+  latest = runs.readable_checkpoint(cfg.logdir)
   data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
                        cfg.cache_dir, log=logging.info)
   valid = None
@@ -225,12 +226,12 @@ def train(config):
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
     with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
-      listed = runs.checkpoints(cfg.logdir)
-      latest = listed[0] if listed else None
       if latest:
         saver.restore(sess, latest)
-        # Oldest first, so that --keep_checkpoints also counts those of earlier sessions.
-        saver.recover_last_checkpoints(listed[::-1])
+        # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
+        # the damaged ones after `latest`, which the next checkpoints overwrite.
+        listed = runs.checkpoints(cfg.logdir)
+        saver.recover_last_checkpoints(listed[listed.index(latest):][::-1])
         logging.info("resumed from %s", latest)
       else:
         sess.run(init)

@@ -68,3 +68,32 @@ def test_keep_checkpoints_holds_across_resumes(data_dir, tmp_path):
     train.train(config(data_dir, tmp_path, max_steps=last))
   assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == [
       "model.ckpt-4.index", "model.ckpt-6.index"]
+
+
+def truncate(path):
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) // 2)
+
+
+def test_a_damaged_latest_checkpoint_is_named_and_the_one_before_it_resumes(
+    data_dir, tmp_path, straight, caplog):
+  train.train(config(data_dir, tmp_path, max_steps=3))  # checkpoints 2 and 3
+  truncate(tmp_path / "model.ckpt-3.data-00000-of-00001")
+  caplog.set_level("INFO")
+  assert train.train(config(data_dir, tmp_path, max_steps=4)) == 4
+  assert "model.ckpt-3 is damaged (Read less bytes than requested)" in caplog.text
+  assert "resumed from %s" % (tmp_path / "model.ckpt-2") in caplog.text
+  assert_same_weights(weights(tmp_path), straight)
+
+
+def test_eval_and_pictures_fall_back_to_the_newest_checkpoint_that_reads(data_dir, tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=4))
+  truncate(tmp_path / "model.ckpt-4.index")
+  assert runs.latest_run(str(tmp_path))[0] == str(tmp_path / "model.ckpt-2")
+  truncate(tmp_path / "model.ckpt-2.data-00000-of-00001")
+  with pytest.raises(UserError, match="no checkpoint in %s restores: model.ckpt-4 .*; "
+                     "model.ckpt-2 " % tmp_path):
+    runs.latest_run(str(tmp_path))
+  with pytest.raises(UserError, match="no checkpoint in .* restores"):
+    train.train(config(data_dir, tmp_path, max_steps=6))
+  assert not [f for f in os.listdir(tmp_path) if f.endswith(".index") and "-6" in f]
