@@ -86,7 +86,7 @@ flags.DEFINE_float("beta1", 0.5, "Adam beta1.", lower_bound=0.0, upper_bound=1.0
 flags.DEFINE_float("clip", 5.0, "Each gradient tensor is clipped to this norm.",
                    lower_bound=0.0)
 flags.DEFINE_integer("max_steps", 0, "Stop at this global step (0: no limit).", lower_bound=0)
-flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.")
+flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.", lower_bound=0)
 
 # Output: checkpoints, pictures and summaries in the logdir.
 flags.DEFINE_string("logdir", "runs/celeba", "Folder of checkpoints, summaries and pictures.")

@@ -122,9 +122,10 @@ def latest_run(logdir):
         "into a fresh --logdir" % (latest, path, type(e).__name__, e))
 
 
-def restore(sess, checkpoint, logdir):
+def restore(sess, checkpoint, logdir, saver=None):
   """Restores every variable of the graph from `checkpoint`; UserError if any is missing or
-  shaped otherwise (the Adam slots of a checkpoint may stay behind)."""
+  shaped otherwise (the Adam slots of a checkpoint may stay behind). `saver` (default: a new
+  one of all variables) is for a graph that is already finalized."""
   try:
     saved = dict(tf.train.list_variables(checkpoint))
   except tf.errors.OpError as e:
@@ -139,7 +140,7 @@ def restore(sess, checkpoint, logdir):
           "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, HPARAMS), name,
                                            there, shape))
   try:
-    tf1.train.Saver(var_list=tf1.global_variables()).restore(sess, checkpoint)
+    (saver or tf1.train.Saver(var_list=tf1.global_variables())).restore(sess, checkpoint)
   except tf.errors.OpError as e:
     raise fileio.UserError("cannot restore %s (%s); train into a fresh --logdir"
                            % (checkpoint, e.message.splitlines()[0]))

@@ -45,6 +45,10 @@ RunConfig = collections.namedtuple(
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
                 "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels")
+# The RunConfig fields, (hparams.json section, name), that fix which images a run sees in which
+# order: a resumed run may not change them (the crop only matters to CelebA).
+DATA_ORDER = (("data", "dataset"), ("data", "split"), ("data", "crop_size"),
+              ("training", "batch_size"), ("training", "seed"))
 FIXED_BATCH = 64  # the original's 8x8 picture grid
 # VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
 COLLAPSE_STEPS = 200
@@ -59,19 +63,26 @@ VAEGAN_SCALARS = {
 
 
 def check_hparams(logdir, config):
-  """Stops with one message naming every architecture flag that differs from the logdir's."""
+  """Stops with one message naming every flag that differs from the logdir's run where the
+  checkpoint cannot take it (the architecture) or the run would change silently (which
+  images it sees in which order); `config` is a RunConfig."""
   path = os.path.join(logdir, runs.HPARAMS)
   if not os.path.exists(path):
     return
   try:
     with open(path) as f:
-      saved = json.load(f)["model"]
+      hparams = json.load(f)
+    saved = hparams["model"]
   except (OSError, ValueError, KeyError) as e:
     raise fileio.UserError("cannot read %s (%s); remove it or use another --logdir" % (path, e))
   # A field newer than the run is at its default there.
   saved = dict(model.ModelConfig._field_defaults, **saved)
-  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config, k), saved.get(k))
-                for k in ARCHITECTURE if saved.get(k) != getattr(config, k)]
+  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k), saved.get(k))
+                for k in ARCHITECTURE if saved.get(k) != getattr(config.model, k)]
+  for section, key in DATA_ORDER:
+    was = hparams.get(section, {}).get(key, getattr(config, key))
+    if was != getattr(config, key) and (key != "crop_size" or config.dataset == "celeba"):
+      mismatches.append("--%s=%s (the checkpoint has %s)" % (key, getattr(config, key), was))
   if mismatches:
     raise fileio.UserError("%s was trained with other flags: %s; pass the checkpoint's values "
                            "or use another --logdir" % (logdir, ", ".join(mismatches)))
@@ -195,7 +206,7 @@ def _evaluate(sess, graph, valid, cfg, step, writer):
 def train(config):
   """Trains (or resumes) DRAW as `config` says; returns the final step."""
   cfg, mcfg = config, config.model
-  check_hparams(cfg.logdir, mcfg)
+  check_hparams(cfg.logdir, cfg)
   latest = runs.readable_checkpoint(cfg.logdir)
   data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
                        cfg.cache_dir, log=logging.info)
@@ -227,7 +238,7 @@ def train(config):
     tf1.get_default_graph().finalize()
     with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
       if latest:
-        saver.restore(sess, latest)
+        runs.restore(sess, latest, cfg.logdir, saver)
         # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
         # the damaged ones after `latest`, which the next checkpoints overwrite.
         listed = runs.checkpoints(cfg.logdir)
@@ -235,8 +246,10 @@ def train(config):
         logging.info("resumed from %s", latest)
       else:
         sess.run(init)
-        write_hparams(cfg)
         writer.add_graph(tf1.get_default_graph())
+      # Again on resume: the settings a resumed run may change (epochs, data_dir, the
+      # optimiser's) are recorded as they now are.
+      write_hparams(cfg)
       draw = graph.draw
       step = int(sess.run(draw.global_step))
       save_path = os.path.join(cfg.logdir, "model.ckpt")

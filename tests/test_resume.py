@@ -1,7 +1,10 @@
 """Resuming what real runs meet: copied and moved logdirs, damaged checkpoints, changed flags."""
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,3 +100,44 @@ def test_eval_and_pictures_fall_back_to_the_newest_checkpoint_that_reads(data_di
   with pytest.raises(UserError, match="no checkpoint in .* restores"):
     train.train(config(data_dir, tmp_path, max_steps=6))
   assert not [f for f in os.listdir(tmp_path) if f.endswith(".index") and "-6" in f]
+
+
+def test_resume_refuses_what_changes_the_data_order_naming_each_flag(data_dir, tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=2))
+  with pytest.raises(UserError) as e:
+    train.train(config(data_dir, tmp_path, max_steps=4, batch_size=2, seed=7, split="train",
+                       crop_size=20))
+  message = str(e.value)
+  for expected in ("--batch_size=2 (the checkpoint has 4)", "--seed=7 (the checkpoint has 1)",
+                   "--split=train (the checkpoint has all)",
+                   "--crop_size=20 (the checkpoint has 24)", str(tmp_path)):
+    assert expected in message
+  assert weights(tmp_path)["global_step"] == 2
+
+
+def test_resume_records_the_settings_it_may_change(data_dir, tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=2))
+  faster = TINY._replace(learning_rate=0.01)
+  assert train.train(config(data_dir, tmp_path, model=faster, max_steps=4, epochs=20)) == 4
+  with open(tmp_path / "hparams.json") as f:
+    saved = json.load(f)
+  assert saved["training"]["epochs"] == 20
+  assert saved["model"]["learning_rate"] == 0.01
+
+
+def test_a_checkpoint_without_hparams_is_checked_variable_by_variable(data_dir, tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=2))
+  os.remove(tmp_path / "hparams.json")
+  with pytest.raises(UserError, match="checkpoint .*model.ckpt-2 does not match .*: variable "
+                     ".* is \\[.*8.*\\] there but"):
+    train.train(config(data_dir, tmp_path, model=TINY._replace(hidden_size=9), max_steps=4))
+
+
+def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "draw_color.main", "--seed=-1", "--logdir=" + str(tmp_path / "run")],
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert "flag --seed=-1: -1 is not a non-negative integer" in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / "run")
