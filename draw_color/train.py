@@ -195,6 +195,18 @@ class _Interrupt:
     raise KeyboardInterrupt
 
 
+def _save(sess, saver, save_path, global_step):
+  """Writes a checkpoint and returns its path. A write that fails (a full disk, a read-only
+  logdir) stops the run with one line naming it; the checkpoints before it stay as they were."""
+  try:
+    return saver.save(sess, save_path, global_step=global_step)
+  except tf.errors.OpError as e:
+    kept = runs.checkpoints(os.path.dirname(save_path))
+    raise fileio.UserError("cannot write checkpoint %s-%d (%s); %s" % (
+        save_path, sess.run(global_step), runs.error_reason(e).rsplit("; ", 1)[-1],
+        "the last good one, %s, is kept" % kept[0] if kept else "no checkpoint was kept"))
+
+
 def _evaluate(sess, graph, valid, cfg, step, writer):
   """Evaluates on the valid split; logs it and puts it in TensorBoard beside the losses."""
   results = evaluate.evaluate(sess, graph, valid, cfg.model, cfg.batch_size, cfg.progress_secs)
@@ -287,12 +299,12 @@ def train(config):
             if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
               _evaluate(sess, graph, valid, cfg, step, writer)
             if step % cfg.checkpoint_every == 0 or step == last_step:
-              saver.save(sess, save_path, global_step=draw.global_step)
+              _save(sess, saver, save_path, draw.global_step)
             if step == last_step:
               break
       except KeyboardInterrupt:
         # The global step, not `step`: an interrupted sess.run may or may not have applied.
-        path = saver.save(sess, save_path, global_step=draw.global_step)
+        path = _save(sess, saver, save_path, draw.global_step)
         logging.info("interrupted; saved %s; run the same command to resume", path)
         raise
       finally:

@@ -1,9 +1,91 @@
 """Faults that real runs meet: damaged caches, failing writes, and training killed at random."""
 
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 
 from draw_color import celeba
+from draw_color import runs
 from fakes import make_celeba
+
+TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
+              "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
+              "--device=cpu", "--progress_secs=0", "--image_every=2"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+
+
+def main_command(data_dir, logdir, *flags):
+  return [sys.executable, "-m", "draw_color.main", *TINY_FLAGS, "--data_dir=" + data_dir,
+          "--cache_dir=" + os.path.join(data_dir, "cache"), "--logdir=" + str(logdir), *flags]
+
+
+def run_main(command, file_size_limit=None):
+  """Runs `command`; with a limit, no file it writes may grow beyond that many bytes (as on a
+  full disk: the write fails with EFBIG, SIGXFSZ ignored)."""
+  def limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+  return subprocess.run(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                        capture_output=True, text=True, timeout=300,
+                        preexec_fn=limit if file_size_limit else None)
+
+
+def contents(folder):
+  """{path relative to folder: bytes} of every file under it."""
+  found = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      with open(os.path.join(root, name), "rb") as f:
+        found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+  return found
+
+
+def temporaries(folder):
+  return [name for name in contents(folder) if "tmp" in name or "tempstate" in name]
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+  """A logdir trained to step 2 (a checkpoint at 2, every 2 steps)."""
+  logdir = tmp_path_factory.mktemp("trained")
+  result = run_main(main_command(data_dir, logdir, "--max_steps=2", "--checkpoint_every=2"))
+  assert result.returncode == 0, result.stderr
+  return logdir
+
+
+@pytest.mark.parametrize("what", ["checkpoint", "hparams"])
+def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir, trained,
+                                                                       tmp_path, what):
+  logdir = tmp_path / "run"
+  shutil.copytree(trained, logdir)
+  before = contents(logdir)
+  checkpoint_size = os.path.getsize(logdir / "model.ckpt-2.data-00000-of-00001")
+  # hparams.json (~600 bytes), rewritten first on resume, fails under a 300-byte limit.
+  limit = {"checkpoint": checkpoint_size - 1, "hparams": 300}[what]
+  result = run_main(main_command(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2"),
+                    file_size_limit=limit)
+  assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+  expected = {
+      "checkpoint": "error: cannot write checkpoint %s-4 (File too large); the last good one, "
+                    "%s, is kept" % (logdir / "model.ckpt", logdir / "model.ckpt-2"),
+      "hparams": "error: cannot write %s (File too large); what was there before is kept"
+                 % (logdir / "hparams.json"),
+  }[what]
+  assert result.stderr.strip().splitlines()[-1] == expected, result.stderr
+  after = contents(logdir)
+  assert {name: after.get(name) for name in before} == before
+  assert not temporaries(logdir)
+  assert runs.readable_checkpoint(str(logdir)) == str(logdir / "model.ckpt-2")
 
 
 def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path):
