@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 
 
@@ -19,6 +20,18 @@ class UserError(Exception):
 # A write that fails for want of room or permission: a full disk or quota, a file-size limit,
 # a read-only or foreign folder.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+# What a writer killed mid-write leaves: atomic_path's .NAME.RANDOM.tmp.EXT, and TensorFlow's
+# NAME.tempstateDIGITS (a checkpoint's files) and NAME.tmpHEX (`checkpoint`, .meta).
+TEMPORARY = re.compile(r"^\..+\.tmp(\.\w+)?$|\.tempstate\d+$|\.tmp[0-9a-f]{32}$")
+
+
+def remove_temporaries(folder):
+  """Removes the temporaries of killed writers from `folder` (not below it); their paths."""
+  names = os.listdir(folder) if os.path.isdir(folder) else []
+  paths = [os.path.join(folder, n) for n in names if TEMPORARY.search(n)]
+  for path in paths:
+    os.remove(path)
+  return paths
 
 
 @contextlib.contextmanager

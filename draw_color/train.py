@@ -220,6 +220,10 @@ def train(config):
   cfg, mcfg = config, config.model
   check_hparams(cfg.logdir, cfg)
   latest = runs.readable_checkpoint(cfg.logdir)
+  # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
+  for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
+    for path in fileio.remove_temporaries(folder):
+      logging.info("removed %s, left by a run killed while writing it", path)
   data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
                        cfg.cache_dir, log=logging.info)
   valid = None

@@ -1,18 +1,27 @@
 """Faults that real runs meet: damaged caches, failing writes, and training killed at random."""
 
+import glob
+import json
 import os
+import random
+import re
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import model
 from draw_color import runs
+from draw_color import train
 from fakes import make_celeba
+from fakes import run_config
 
 TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
               "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
@@ -103,3 +112,19 @@ def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path):
     images = celeba.load(data_dir, "all", 24, 8, cache_dir, log=said.append)
     np.testing.assert_array_equal(images, expected)
     assert any(line.startswith("warning: cache %s is damaged" % path) for line in said), said
+
+
+def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
+  left = ["model.ckpt-3.data-00000-of-00001.tempstate1234567890",
+          "checkpoint.tmp" + "0123456789abcdef" * 2, ".hparams.json.abc123.tmp.json",
+          "images/.step0000002_t01.png.x1y2z3.tmp.png"]
+  kept = ["notes.tmp", "images/my.tmp.png"]
+  for name in left + kept:
+    (tmp_path / name).parent.mkdir(exist_ok=True)
+    (tmp_path / name).write_text("")
+  train.train(run_config(data_dir, tmp_path, model=model.ModelConfig(
+      image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3, write_n=3),
+      max_steps=1))
+  files = contents(tmp_path)
+  assert not [name for name in left if name in files]
+  assert all(name in files for name in kept)
