@@ -114,6 +114,64 @@ def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path):
     assert any(line.startswith("warning: cache %s is damaged" % path) for line in said), said
 
 
+def losses(events_path):
+  """{step: loss/total} of one events file."""
+  found = {}
+  for event in tf.compat.v1.train.summary_iterator(events_path):
+    for value in event.summary.value:
+      if value.tag == "loss/total":
+        found[event.step] = value.simple_value
+  return found
+
+
+def test_training_killed_at_random_moments_resumes_exactly(data_dir, tmp_path):
+  """SIGKILL at several random moments (a checkpoint is written every step, so some land in
+  one), the same command each time; then the run ends, every checkpoint on disk restores, no
+  temporary is left and the last session's losses are an uninterrupted run's."""
+  logdir = tmp_path / "killed"
+  command = main_command(data_dir, logdir, "--checkpoint_every=1", "--epochs=10")  # 30 steps
+  seed = random.randrange(1 << 30)
+  rng = random.Random(seed)
+  moments = []  # (a step, seconds after its progress line)
+  for target in sorted(rng.sample(range(2, 28), 3)):
+    moments.append((target, round(rng.uniform(0, 0.1), 3)))  # a step and a save: ~0.1 s
+    process = subprocess.Popen(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+      step = re.search(r"step (\d+)[/ ]", line)
+      if step and int(step.group(1)) >= target:
+        break
+    time.sleep(moments[-1][1])
+    process.kill()
+    process.communicate()
+  result = run_main(command)
+  context = "random seed %d, killed at (step, s after it) %s: %s" % (seed, moments, result.stderr)
+  assert result.returncode == 0, context
+  resumed = re.search(r"resumed from .*model\.ckpt-(\d+)", result.stderr)
+  assert "step 30/30" in result.stderr and resumed, context
+
+  on_disk = sorted(name[:-len(".index")] for name in os.listdir(logdir)
+                   if name.endswith(".index"))
+  for prefix in on_disk:
+    reader = tf.train.load_checkpoint(str(logdir / prefix))
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  assert "model.ckpt-30" in on_disk, context
+  assert not temporaries(logdir), context
+
+  with open(logdir / "hparams.json") as f:
+    hparams = json.load(f)
+  straight = tmp_path / "straight"
+  train.train(run_config(data_dir, straight, model=model.ModelConfig(**hparams["model"]),
+                         seed=0, max_steps=0, checkpoint_every=30, image_every=30))
+  last_session = max(glob.glob(str(logdir / "events.*")), key=os.path.getmtime)
+  found, expected = losses(last_session), losses(glob.glob(str(straight / "events.*"))[0])
+  steps = range(int(resumed.group(1)) + 1, 31)
+  assert sorted(found) == list(steps), context
+  np.testing.assert_allclose([found[s] for s in steps], [expected[s] for s in steps],
+                             rtol=1e-5, err_msg=context)
+
+
 def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
   left = ["model.ckpt-3.data-00000-of-00001.tempstate1234567890",
           "checkpoint.tmp" + "0123456789abcdef" * 2, ".hparams.json.abc123.tmp.json",
