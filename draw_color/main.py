@@ -70,10 +70,10 @@ flags.DEFINE_string("data_dir", "data/celeba",
                     "Folder of img_align_celeba/ and list_eval_partition.txt, or of "
                     "binarized_mnist_{train,valid,test}.amat.")
 flags.DEFINE_enum("split", "train", list(celeba.SPLITS), "Split to train on.")
-flags.DEFINE_integer("image_size", 64, "Side of the square images the model sees.",
-                     lower_bound=2)
-flags.DEFINE_integer("crop_size", 108, "Side of the centre crop taken before resizing.",
-                     lower_bound=1)
+flags.DEFINE_integer("image_size", None, "Side of the square images the model sees (default: "
+                     "the dataset's, 64 for celeba, 28 for mnist).", lower_bound=2)
+flags.DEFINE_integer("crop_size", None, "Side of CelebA's centre crop taken before resizing "
+                     "(default: 108).", lower_bound=1)
 flags.DEFINE_string("cache_dir", None,
                     "Where the decoded uint8 cache goes (default: DATA_DIR/cache or ~/.cache).")
 
@@ -122,15 +122,17 @@ flags.register_validator(
     "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
     message="--device must be auto, cpu or gpu:N (N a GPU index, e.g. gpu:0)")
 flags.register_multi_flags_validator(
-    ["dataset", "image_size", "split", "eval_split"],
+    ["dataset", "image_size", "crop_size", "split", "eval_split"],
     lambda f: f["dataset"] != "mnist" or (
-        f["image_size"] == mnist.SIZE and f["split"] in mnist.SPLITS
-        and f["eval_split"] in mnist.SPLITS),
-    message="--dataset=mnist needs --image_size=28 and a split (--split, --eval_split) of "
-            "train, valid or test")
+        f["image_size"] in (None, mnist.SIZE) and f["crop_size"] is None
+        and f["split"] in mnist.SPLITS and f["eval_split"] in mnist.SPLITS),
+    message="--dataset=mnist needs --image_size=28 (its default), no --crop_size and a split "
+            "(--split, --eval_split) of train, valid or test")
 flags.register_multi_flags_validator(
-    ["loss", "image_size", "mode"],
-    lambda f: f["loss"] != "vaegan" or (f["image_size"] % 8 == 0 and f["mode"] != "bench"),
+    ["loss", "image_size", "mode", "dataset"],
+    lambda f: f["loss"] != "vaegan" or (
+        (f["image_size"] or datasets.DEFAULTS[f["dataset"]]["image_size"]) % 8 == 0
+        and f["mode"] != "bench"),
     message="--loss=vaegan needs an --image_size divisible by 8 (the discriminator halves it 3 "
             "times) and is not benchmarked by --mode=bench")
 flags.register_validator("learning_rate", lambda v: v > 0,
@@ -139,11 +141,17 @@ flags.register_validator("clip", lambda v: v > 0, message="--clip must be positi
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 
 
+def data_flag(name):
+  """--image_size or --crop_size as given, else the --dataset's own (datasets.DEFAULTS)."""
+  value = FLAGS[name].value
+  return datasets.DEFAULTS[FLAGS.dataset][name] if value is None else value
+
+
 def train_config_from_flags():
   """FLAGS -> one immutable train.RunConfig."""
   return train.RunConfig(
       model=model_config_from_flags(), dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-      split=FLAGS.split, crop_size=FLAGS.crop_size, cache_dir=FLAGS.cache_dir,
+      split=FLAGS.split, crop_size=data_flag("crop_size"), cache_dir=FLAGS.cache_dir,
       epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
@@ -154,7 +162,7 @@ def train_config_from_flags():
 def model_config_from_flags():
   """The model flags -> a model.ModelConfig."""
   return model.ModelConfig(
-      image_size=FLAGS.image_size, channels=datasets.CHANNELS[FLAGS.dataset],
+      image_size=data_flag("image_size"), channels=datasets.CHANNELS[FLAGS.dataset],
       timesteps=FLAGS.timesteps,
       latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
       write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
@@ -167,7 +175,8 @@ def bench_config_from_flags():
   """FLAGS -> one immutable bench.BenchConfig."""
   return bench.BenchConfig(
       model=model_config_from_flags(), batch_size=FLAGS.batch_size, steps=FLAGS.bench_steps,
-      repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir, crop_size=FLAGS.crop_size,
+      repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir,
+      crop_size=FLAGS.crop_size or datasets.DEFAULTS["celeba"]["crop_size"],  # CelebA always
       json_path=FLAGS.bench_json, device=FLAGS.device)
 
 

@@ -1,0 +1,35 @@
+"""The command line a new user meets: dataset defaults, the console command, plots."""
+
+import json
+import os
+import subprocess
+import sys
+
+from fakes import make_mnist
+
+TINY_FLAGS = ["--timesteps=2", "--latent_size=2", "--hidden_size=8", "--read_n=3",
+              "--write_n=3", "--batch_size=4", "--device=cpu", "--progress_secs=0"]
+
+
+def run_main(*flags, command=(sys.executable, "-m", "draw_color.main")):
+  return subprocess.run([*command, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_mnist_brings_its_own_image_size_and_a_contradiction_is_refused(tmp_path):
+  data_dir = make_mnist(tmp_path / "mnist")
+  logdir = tmp_path / "run"
+  result = run_main("--dataset=mnist", "--data_dir=" + data_dir, "--logdir=" + str(logdir),
+                    "--max_steps=1", *TINY_FLAGS)
+  assert result.returncode == 0, result.stderr
+  with open(logdir / "hparams.json") as f:
+    hparams = json.load(f)
+  assert hparams["model"]["image_size"] == 28 and hparams["model"]["channels"] == 1
+  assert hparams["data"]["crop_size"] is None
+
+  for contradiction in ("--image_size=64", "--crop_size=108"):
+    refused = run_main("--dataset=mnist", contradiction, "--logdir=" + str(tmp_path / "no"))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "--dataset=mnist needs --image_size=28 (its default), no --crop_size" in \
+        refused.stderr, refused.stderr
+    assert not os.path.exists(tmp_path / "no")
