@@ -18,4 +18,6 @@ setup(
         "absl-py>=2.1",
     ],
     extras_require={"test": ["pytest>=8"]},
+    # `draw-color --mode=...`, the same as `python -m draw_color.main --mode=...`.
+    entry_points={"console_scripts": ["draw-color=draw_color.main:run"]},
 )

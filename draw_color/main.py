@@ -1,4 +1,5 @@
-"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench [--flags]`.
+"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench [--flags]`,
+or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
 evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig) and hands it to the library, which
@@ -224,5 +225,10 @@ def main(argv):
   return 0
 
 
-if __name__ == "__main__":
+def run():
+  """The `draw-color` console command (setup.py): the same as `python -m draw_color.main`."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -2,10 +2,13 @@
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 
 from fakes import make_mnist
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY_FLAGS = ["--timesteps=2", "--latent_size=2", "--hidden_size=8", "--read_n=3",
               "--write_n=3", "--batch_size=4", "--device=cpu", "--progress_secs=0"]
@@ -33,3 +36,30 @@ def test_mnist_brings_its_own_image_size_and_a_contradiction_is_refused(tmp_path
     assert "--dataset=mnist needs --image_size=28 (its default), no --crop_size" in \
         refused.stderr, refused.stderr
     assert not os.path.exists(tmp_path / "no")
+
+
+def setup_arguments():
+  """The keyword arguments setup.py gives setuptools.setup, without installing anything."""
+  import setuptools  # pylint: disable=import-outside-toplevel
+  found = {}
+  real = setuptools.setup
+  setuptools.setup = lambda **kwargs: found.update(kwargs)
+  try:
+    runpy.run_path(os.path.join(ROOT, "setup.py"))
+  finally:
+    setuptools.setup = real
+  return found
+
+
+def test_the_console_command_is_the_module_command(tmp_path):
+  scripts = setup_arguments()["entry_points"]["console_scripts"]
+  assert len(scripts) == 1 and scripts[0].startswith("draw-color=")
+  module, function = scripts[0].split("=")[1].split(":")
+  # What pip's draw-color script does: import the module and call the function.
+  command = (sys.executable, "-c", "import sys, %s as m; sys.argv[0] = 'draw-color'; "
+             "sys.exit(m.%s())" % (module, function))
+  missing = str(tmp_path / "nowhere")
+  result = run_main("--data_dir=" + missing, "--logdir=" + str(tmp_path / "run"),
+                    command=command)
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith("error: no CelebA images: " + missing)
