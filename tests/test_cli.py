@@ -63,3 +63,25 @@ def test_the_console_command_is_the_module_command(tmp_path):
                     command=command)
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith("error: no CelebA images: " + missing)
+
+
+def test_make_tensorboard_installs_it_if_missing_and_serves_the_runs(tmp_path):
+  venv = tmp_path / "venv"
+  (venv / "bin").mkdir(parents=True)
+  calls = tmp_path / "calls"
+  for installed in (False, True):
+    # A python that logs its arguments; `-c "import tensorboard"` fails until installed.
+    (venv / "bin" / "python").write_text(
+        "#!/bin/sh\necho \"$@\" >> %s\n[ \"$1\" = -c ] && exit %d\nexit 0\n"
+        % (calls, 0 if installed else 1))
+    (venv / "bin" / "python").chmod(0o755)
+    (venv / ".installed").touch()  # newer than setup.py: `make install` has nothing to do
+    if calls.exists():
+      calls.unlink()
+    result = subprocess.run(["make", "-s", "-C", ROOT, "tensorboard", "VENV=" + str(venv)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = ["-c import tensorboard"] + (
+        [] if installed else ["-m pip install --quiet tensorboard"]) + [
+        "-m tensorboard.main --logdir runs"]
+    assert calls.read_text().splitlines() == expected
