@@ -2,7 +2,7 @@
 or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
-evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig) and hands it to the library, which
+evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the library, which
 never reads FLAGS.
 """
 
@@ -26,16 +26,17 @@ from draw_color import fileio
 from draw_color import gif
 from draw_color import mnist
 from draw_color import model
+from draw_color import plot
 from draw_color import train
 
 FLAGS = flags.FLAGS
 
 # What to do.
-flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "bench"],
+flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "bench", "plot"],
                   "What to run: train (or resume) the model; eval: the logdir's latest "
                   "checkpoint on --eval_split; gif: pictures of how it draws and samples; "
                   "sample: only its samples; data: download CelebA into --data_dir; bench: "
-                  "measure the speed.")
+                  "measure the speed; plot: the training and valid curves as PNG.")
 
 # Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
@@ -115,6 +116,13 @@ flags.DEFINE_integer("bench_steps", 10, "Training steps in each timed run.", low
 flags.DEFINE_integer("bench_repeats", 5, "Timed runs of each measurement (median reported).",
                      lower_bound=1)
 flags.DEFINE_string("bench_json", "bench.json", "Where the benchmark results go as JSON.")
+
+# Plots (--mode=plot): curves from the event files of one or more runs.
+flags.DEFINE_list("plot_logdirs", None, "Comma-separated run folders whose curves --mode=plot "
+                  "draws, one colour each (default: --logdir).")
+flags.DEFINE_string("plot_file", "curves.png", "Where --mode=plot writes the PNG.")
+flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the training curves "
+                     "(1: none).", lower_bound=1)
 
 # Device.
 flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
@@ -200,6 +208,12 @@ def gif_config_from_flags():
       device=FLAGS.device)
 
 
+def plot_config_from_flags():
+  """FLAGS -> one immutable plot.PlotConfig."""
+  return plot.PlotConfig(logdirs=FLAGS.plot_logdirs or [FLAGS.logdir], path=FLAGS.plot_file,
+                         smooth=FLAGS.plot_smooth)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
@@ -215,6 +229,8 @@ def main(argv):
       gif.make_samples(gif_config_from_flags())
     elif FLAGS.mode == "data":
       download.download(FLAGS.data_dir, log=logging.info)
+    elif FLAGS.mode == "plot":
+      logging.info("wrote %s", plot.plot(plot_config_from_flags()))
     else:
       print(bench.table(bench.run(bench_config_from_flags())))
   except fileio.UserError as e:
