@@ -1,9 +1,9 @@
-"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench [--flags]`,
+"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench|plot [--flags]`,
 or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
-evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the library, which
-never reads FLAGS.
+evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the
+library, which never reads FLAGS.
 """
 
 import os
