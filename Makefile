@@ -10,12 +10,13 @@ DATA_DIR ?= data/celeba
 BENCH_DATA ?= ../shared/data/celeba
 FLAGS ?=
 CONFIG ?=
+RUNS ?= runs
 # A configuration's flags first, so that DATA_DIR and FLAGS override them; DATA_DIR is passed
 # when given or when no configuration names the data.
 CONFIG_FLAGS = $(if $(CONFIG),--flagfile=draw_color/configs/$(CONFIG).cfg)
 DATA_FLAG = $(if $(or $(filter command line,$(origin DATA_DIR)),$(if $(CONFIG),,x)),--data_dir=$(DATA_DIR))
 
-.PHONY: install train eval test data gif bench clean
+.PHONY: install train eval test data gif bench tensorboard plot clean
 
 # A virtual environment in .venv with the package and its dependencies (~1-2 min the first
 # time, TensorFlow is ~600 MB; instant afterwards).
@@ -61,6 +62,20 @@ gif: install
 # the loader, the loader's rates and the machine's matmul limit; a table, and bench.json (~1 min).
 bench: install
 	$(PY) -m draw_color.main --mode=bench --data_dir=$(BENCH_DATA) $(FLAGS)
+
+# TensorBoard over every run in RUNS (default runs/) at http://localhost:6006, Ctrl-C to stop;
+# installs tensorboard into .venv the first time (~1 min).
+tensorboard: install
+	$(PY) -c "import tensorboard" 2>/dev/null || $(PY) -m pip install --quiet tensorboard
+	$(PY) -m tensorboard.main --logdir $(RUNS)
+
+# The training and valid curves of the runs in RUNS_PLOTTED (comma-separated, default
+# runs/celeba) into PLOT (default curves.png); installs matplotlib into .venv if missing (~30 s).
+RUNS_PLOTTED ?= runs/celeba
+PLOT ?= curves.png
+plot: install
+	$(PY) -c "import matplotlib" 2>/dev/null || $(PY) -m pip install --quiet -e '.[plot]'
+	$(PY) -m draw_color.main --mode=plot --plot_logdirs=$(RUNS_PLOTTED) --plot_file=$(PLOT) $(FLAGS)
 
 # Removes the virtual environment (runs and data stay).
 clean:

@@ -17,5 +17,8 @@ setup(
         "imageio>=2.34",
         "absl-py>=2.1",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # plot: --mode=plot (make plot); the tests draw plots too.
+    extras_require={"test": ["pytest>=8", "matplotlib>=3.8"], "plot": ["matplotlib>=3.8"]},
+    # `draw-color --mode=...`, the same as `python -m draw_color.main --mode=...`.
+    entry_points={"console_scripts": ["draw-color=draw_color.main:run"]},
 )

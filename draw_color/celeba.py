@@ -150,16 +150,30 @@ def load(data_dir, split="train", crop_size=108, image_size=64, cache_dir=None, 
   if cache_dir is None:
     cache_dir = default_cache_dir(data_dir)
   path = cache_path(paths, split, crop_size, image_size, cache_dir)
+  workers = workers or os.cpu_count() or 1
   if not os.path.exists(path):
-    _build(path, paths, crop_size, image_size, workers or os.cpu_count() or 1, log)
+    _build(path, paths, crop_size, image_size, workers, log)
+  images, problem = _open_cache(path, image_size)
+  if problem:
+    # Derived data: a damaged cache (truncated by a full disk, say) is built again.
+    log(f"warning: cache {path} is damaged ({problem}); rebuilding it")
+    _build(path, paths, crop_size, image_size, workers, log)
+    images, problem = _open_cache(path, image_size)
+    if problem:
+      raise UserError(f"cannot read cache {path} just built ({problem}); check --cache_dir")
+  return images
+
+
+def _open_cache(path, image_size):
+  """(the memory-mapped cache at `path`, None), or (None, what is wrong with it)."""
   try:
     images = np.load(path, mmap_mode="r")
   except (OSError, ValueError) as e:
-    raise UserError(f"cannot read cache {path} ({e}); delete it to rebuild") from e
+    return None, str(e)
   if images.dtype != np.uint8 or images.shape[1:] != (image_size, image_size, 3):
-    raise UserError(f"cache {path} holds {images.dtype} {images.shape}, not uint8 "
-                    f"[N, {image_size}, {image_size}, 3]; delete it to rebuild")
-  return images
+    return None, f"it holds {images.dtype} {images.shape}, not uint8 [N, {image_size}, " \
+                 f"{image_size}, 3]"
+  return images, None
 
 
 def _build(path, paths, crop_size, image_size, workers, log):

@@ -6,6 +6,9 @@ from draw_color import mnist
 DATASETS = ("celeba", "mnist")
 CHANNELS = {"celeba": 3, "mnist": 1}
 SPLITS = {"celeba": celeba.SPLITS, "mnist": mnist.SPLITS}
+# What a dataset brings where the flags leave it open: its image side, and CelebA's crop.
+DEFAULTS = {"celeba": {"image_size": 64, "crop_size": 108},
+            "mnist": {"image_size": mnist.SIZE, "crop_size": None}}
 
 
 def load(dataset, data_dir, split, image_size, crop_size=None, cache_dir=None, log=print):

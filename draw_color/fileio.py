@@ -6,8 +6,10 @@ leaves a half-written file where a complete one is expected.
 """
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 
 
@@ -15,28 +17,53 @@ class UserError(Exception):
   """A problem the user can fix (bad file, flag or data); shown as one line, no traceback."""
 
 
+# A write that fails for want of room or permission: a full disk or quota, a file-size limit,
+# a read-only or foreign folder.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+# What a writer killed mid-write leaves: atomic_path's .NAME.RANDOM.tmp.EXT, and TensorFlow's
+# NAME.tempstateDIGITS (a checkpoint's files) and NAME.tmpHEX (`checkpoint`, .meta).
+TEMPORARY = re.compile(r"^\..+\.tmp(\.\w+)?$|\.tempstate\d+$|\.tmp[0-9a-f]{32}$")
+
+
+def remove_temporaries(folder):
+  """Removes the temporaries of killed writers from `folder` (not below it); their paths."""
+  names = os.listdir(folder) if os.path.isdir(folder) else []
+  paths = [os.path.join(folder, n) for n in names if TEMPORARY.search(n)]
+  for path in paths:
+    os.remove(path)
+  return paths
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=None):
   """Yields a temporary path beside `path`; renames it over `path` if the block succeeds.
+
+  A write that fails for want of room or permission (WRITE_ERRNOS) is a UserError naming
+  `path`, the file that was there left as it was.
 
   `suffix` defaults to the target's extension so writers that infer the format from
   the file name (imageio, numpy) still do the right thing.
   """
   directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
   if suffix is None:
     suffix = os.path.splitext(path)[1]
-  fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix,
-                             dir=directory)
-  os.close(fd)
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
+  tmp = None
   try:
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp" + suffix, dir=directory)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
     yield tmp
     os.replace(tmp, path)
+  except OSError as e:
+    if e.errno not in WRITE_ERRNOS:
+      raise
+    raise UserError(f"cannot write {path} ({e.strerror}); what was there before is kept") from e
   finally:
-    if os.path.exists(tmp):
+    if tmp and os.path.exists(tmp):
       os.remove(tmp)
 
 

@@ -1,8 +1,9 @@
-"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench [--flags]`.
+"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench|plot [--flags]`,
+or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
-evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig) and hands it to the library, which
-never reads FLAGS.
+evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the
+library, which never reads FLAGS.
 """
 
 import os
@@ -25,17 +26,18 @@ from draw_color import fileio
 from draw_color import gif
 from draw_color import mnist
 from draw_color import model
+from draw_color import plot
 from draw_color import train
 from draw_color import vaegan
 
 FLAGS = flags.FLAGS
 
 # What to do.
-flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "bench"],
+flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "bench", "plot"],
                   "What to run: train (or resume) the model; eval: the logdir's latest "
                   "checkpoint on --eval_split; gif: pictures of how it draws and samples; "
                   "sample: only its samples; data: download CelebA into --data_dir; bench: "
-                  "measure the speed.")
+                  "measure the speed; plot: the training and valid curves as PNG.")
 
 # Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
@@ -83,10 +85,10 @@ flags.DEFINE_string("data_dir", "data/celeba",
                     "Folder of img_align_celeba/ and list_eval_partition.txt, or of "
                     "binarized_mnist_{train,valid,test}.amat.")
 flags.DEFINE_enum("split", "train", list(celeba.SPLITS), "Split to train on.")
-flags.DEFINE_integer("image_size", 64, "Side of the square images the model sees.",
-                     lower_bound=2)
-flags.DEFINE_integer("crop_size", 108, "Side of the centre crop taken before resizing.",
-                     lower_bound=1)
+flags.DEFINE_integer("image_size", None, "Side of the square images the model sees (default: "
+                     "the dataset's, 64 for celeba, 28 for mnist).", lower_bound=2)
+flags.DEFINE_integer("crop_size", None, "Side of CelebA's centre crop taken before resizing "
+                     "(default: 108).", lower_bound=1)
 flags.DEFINE_string("cache_dir", None,
                     "Where the decoded uint8 cache goes (default: DATA_DIR/cache or ~/.cache).")
 
@@ -107,7 +109,7 @@ flags.DEFINE_integer("kl_warmup", 0, "Steps over which the KL's weight in the ob
 flags.DEFINE_boolean("flip", False, "Mirror each training image left-right in a random half "
                      "of the epochs (data augmentation).")
 flags.DEFINE_integer("max_steps", 0, "Stop at this global step (0: no limit).", lower_bound=0)
-flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.")
+flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.", lower_bound=0)
 
 # Output: checkpoints, pictures and summaries in the logdir.
 flags.DEFINE_string("logdir", "runs/celeba", "Folder of checkpoints, summaries and pictures.")
@@ -137,6 +139,13 @@ flags.DEFINE_integer("bench_repeats", 5, "Timed runs of each measurement (median
                      lower_bound=1)
 flags.DEFINE_string("bench_json", "bench.json", "Where the benchmark results go as JSON.")
 
+# Plots (--mode=plot): curves from the event files of one or more runs.
+flags.DEFINE_list("plot_logdirs", None, "Comma-separated run folders whose curves --mode=plot "
+                  "draws, one colour each (default: --logdir).")
+flags.DEFINE_string("plot_file", "curves.png", "Where --mode=plot writes the PNG.")
+flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the training curves "
+                     "(1: none).", lower_bound=1)
+
 # Device.
 flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
 
@@ -144,15 +153,17 @@ flags.register_validator(
     "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
     message="--device must be auto, cpu or gpu:N (N a GPU index, e.g. gpu:0)")
 flags.register_multi_flags_validator(
-    ["dataset", "image_size", "split", "eval_split"],
+    ["dataset", "image_size", "crop_size", "split", "eval_split"],
     lambda f: f["dataset"] != "mnist" or (
-        f["image_size"] == mnist.SIZE and f["split"] in mnist.SPLITS
-        and f["eval_split"] in mnist.SPLITS),
-    message="--dataset=mnist needs --image_size=28 and a split (--split, --eval_split) of "
-            "train, valid or test")
+        f["image_size"] in (None, mnist.SIZE) and f["crop_size"] is None
+        and f["split"] in mnist.SPLITS and f["eval_split"] in mnist.SPLITS),
+    message="--dataset=mnist needs --image_size=28 (its default), no --crop_size and a split "
+            "(--split, --eval_split) of train, valid or test")
 flags.register_multi_flags_validator(
-    ["loss", "image_size", "mode"],
-    lambda f: f["loss"] != "vaegan" or (f["image_size"] % 8 == 0 and f["mode"] != "bench"),
+    ["loss", "image_size", "mode", "dataset"],
+    lambda f: f["loss"] != "vaegan" or (
+        (f["image_size"] or datasets.DEFAULTS[f["dataset"]]["image_size"]) % 8 == 0
+        and f["mode"] != "bench"),
     message="--loss=vaegan needs an --image_size divisible by 8 (the discriminator halves it 3 "
             "times) and is not benchmarked by --mode=bench")
 flags.register_validator("learning_rate", lambda v: v > 0,
@@ -165,11 +176,17 @@ flags.register_validator("lr_decay_rate", lambda v: v > 0,
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 
 
+def data_flag(name):
+  """--image_size or --crop_size as given, else the --dataset's own (datasets.DEFAULTS)."""
+  value = FLAGS[name].value
+  return datasets.DEFAULTS[FLAGS.dataset][name] if value is None else value
+
+
 def train_config_from_flags():
   """FLAGS -> one immutable train.RunConfig."""
   return train.RunConfig(
       model=model_config_from_flags(), dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-      split=FLAGS.split, crop_size=FLAGS.crop_size, cache_dir=FLAGS.cache_dir,
+      split=FLAGS.split, crop_size=data_flag("crop_size"), cache_dir=FLAGS.cache_dir,
       epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
@@ -180,7 +197,7 @@ def train_config_from_flags():
 def model_config_from_flags():
   """The model flags -> a model.ModelConfig."""
   return model.ModelConfig(
-      image_size=FLAGS.image_size, channels=datasets.CHANNELS[FLAGS.dataset],
+      image_size=data_flag("image_size"), channels=datasets.CHANNELS[FLAGS.dataset],
       timesteps=FLAGS.timesteps,
       latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
       write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
@@ -197,7 +214,8 @@ def bench_config_from_flags():
   """FLAGS -> one immutable bench.BenchConfig."""
   return bench.BenchConfig(
       model=model_config_from_flags(), batch_size=FLAGS.batch_size, steps=FLAGS.bench_steps,
-      repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir, crop_size=FLAGS.crop_size,
+      repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir,
+      crop_size=FLAGS.crop_size or datasets.DEFAULTS["celeba"]["crop_size"],  # CelebA always
       json_path=FLAGS.bench_json, device=FLAGS.device)
 
 
@@ -220,6 +238,12 @@ def gif_config_from_flags():
       device=FLAGS.device)
 
 
+def plot_config_from_flags():
+  """FLAGS -> one immutable plot.PlotConfig."""
+  return plot.PlotConfig(logdirs=FLAGS.plot_logdirs or [FLAGS.logdir], path=FLAGS.plot_file,
+                         smooth=FLAGS.plot_smooth)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
@@ -235,6 +259,8 @@ def main(argv):
       gif.make_samples(gif_config_from_flags())
     elif FLAGS.mode == "data":
       download.download(FLAGS.data_dir, log=logging.info)
+    elif FLAGS.mode == "plot":
+      logging.info("wrote %s", plot.plot(plot_config_from_flags()))
     else:
       print(bench.table(bench.run(bench_config_from_flags())))
   except fileio.UserError as e:
@@ -245,5 +271,10 @@ def main(argv):
   return 0
 
 
-if __name__ == "__main__":
+def run():
+  """The `draw-color` console command (setup.py): the same as `python -m draw_color.main`."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

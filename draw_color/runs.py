@@ -4,6 +4,7 @@ import collections
 import json
 import os
 
+from absl import logging
 import tensorflow as tf
 
 from draw_color import fileio
@@ -65,9 +66,51 @@ def build_graph(config, seed, training=True):
   return graph._replace(draw=draw._replace(train_op=adversarial.train_op), vaegan=adversarial)
 
 
+def checkpoints(logdir):
+  """The checkpoints that `logdir`'s `checkpoint` file lists, newest first, as paths in logdir.
+
+  Each is looked up by its file name in `logdir` itself, so that a copied or moved logdir
+  uses its own files even where its `checkpoint` file holds another folder's absolute paths
+  (as runs before relative paths wrote it).
+  """
+  state = tf1.train.get_checkpoint_state(logdir) if os.path.isdir(logdir) else None
+  if not state or not state.model_checkpoint_path:
+    return []
+  names = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+  latest = os.path.basename(state.model_checkpoint_path)
+  ordered = [latest] + [n for n in reversed(names) if n != latest]
+  return [os.path.join(logdir, name) for name in ordered]
+
+
+def readable_checkpoint(logdir, log=logging.warning):
+  """The newest checkpoint of `logdir` whose every tensor reads back; None if none is listed.
+
+  A damaged one (truncated or missing .index or .data, as after a full disk) is named
+  through `log` and the next older one tried; UserError when none of them reads.
+  """
+  damaged = []
+  for path in checkpoints(logdir):
+    try:
+      reader = tf.train.load_checkpoint(path)
+      for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
+    # The reader reports a short read as IndexError, other damage as an OpError.
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+      reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      damaged.append("%s (%s)" % (os.path.basename(path), reason))
+      log("checkpoint %s is damaged (%s); trying the one before it" % (path, reason))
+      continue
+    return path
+  if damaged:
+    raise fileio.UserError("no checkpoint in %s restores: %s; train into a fresh --logdir"
+                           % (logdir, "; ".join(damaged)))
+  return None
+
+
 def latest_run(logdir):
-  """(latest checkpoint, ModelConfig, hparams dict) of `logdir`; UserError if there is none."""
-  latest = tf1.train.latest_checkpoint(logdir) if os.path.isdir(logdir) else None
+  """(newest checkpoint that reads, ModelConfig, hparams dict) of `logdir`; UserError if
+  there is none."""
+  latest = readable_checkpoint(logdir)
   if not latest:
     names = sorted(os.listdir(logdir)) if os.path.isdir(logdir) else None
     if names is None:
@@ -90,9 +133,10 @@ def latest_run(logdir):
         "into a fresh --logdir" % (latest, path, type(e).__name__, e))
 
 
-def restore(sess, checkpoint, logdir):
+def restore(sess, checkpoint, logdir, saver=None):
   """Restores every variable of the graph from `checkpoint`; UserError if any is missing or
-  shaped otherwise (the Adam slots of a checkpoint may stay behind)."""
+  shaped otherwise (the Adam slots of a checkpoint may stay behind). `saver` (default: a new
+  one of all variables) is for a graph that is already finalized."""
   try:
     saved = dict(tf.train.list_variables(checkpoint))
   except tf.errors.OpError as e:
@@ -107,10 +151,19 @@ def restore(sess, checkpoint, logdir):
           "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, HPARAMS), name,
                                            there, shape))
   try:
-    tf1.train.Saver(var_list=tf1.global_variables()).restore(sess, checkpoint)
+    (saver or tf1.train.Saver(var_list=tf1.global_variables())).restore(sess, checkpoint)
   except tf.errors.OpError as e:
     raise fileio.UserError("cannot restore %s (%s); train into a fresh --logdir"
                            % (checkpoint, e.message.splitlines()[0]))
+
+
+def error_reason(error):
+  """The line of a tf.errors.OpError that says what failed, without TensorFlow's stack."""
+  lines = error.message.splitlines()
+  for line, after in zip(lines, lines[1:]):
+    if after.strip().startswith("[["):  # the node's name follows the reason
+      return line.strip()
+  return lines[0] if lines else type(error).__name__
 
 
 def device_scope(device):

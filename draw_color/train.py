@@ -48,6 +48,10 @@ RunConfig = collections.namedtuple(
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
                 "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels", "prior",
                 "vaegan_optimizer")
+# The RunConfig fields, (hparams.json section, name), that fix which images a run sees in which
+# order (or mirrored): a resumed run may not change them (the crop only matters to CelebA).
+DATA_ORDER = (("data", "dataset"), ("data", "split"), ("data", "crop_size"),
+              ("training", "batch_size"), ("training", "seed"), ("training", "flip"))
 FIXED_BATCH = 64  # the original's 8x8 picture grid
 # VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
 COLLAPSE_STEPS = 200
@@ -64,19 +68,26 @@ VAEGAN_SCALARS = {
 
 
 def check_hparams(logdir, config):
-  """Stops with one message naming every architecture flag that differs from the logdir's."""
+  """Stops with one message naming every flag that differs from the logdir's run where the
+  checkpoint cannot take it (the architecture) or the run would change silently (which
+  images it sees in which order); `config` is a RunConfig."""
   path = os.path.join(logdir, runs.HPARAMS)
   if not os.path.exists(path):
     return
   try:
     with open(path) as f:
-      saved = json.load(f)["model"]
+      hparams = json.load(f)
+    saved = hparams["model"]
   except (OSError, ValueError, KeyError) as e:
     raise fileio.UserError("cannot read %s (%s); remove it or use another --logdir" % (path, e))
   # A field newer than the run is at its default there.
   saved = dict(model.ModelConfig._field_defaults, **saved)
-  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config, k), saved.get(k))
-                for k in ARCHITECTURE if saved.get(k) != getattr(config, k)]
+  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k), saved.get(k))
+                for k in ARCHITECTURE if saved.get(k) != getattr(config.model, k)]
+  for section, key in DATA_ORDER:
+    was = hparams.get(section, {}).get(key, getattr(config, key))
+    if was != getattr(config, key) and (key != "crop_size" or config.dataset == "celeba"):
+      mismatches.append("--%s=%s (the checkpoint has %s)" % (key, getattr(config, key), was))
   if mismatches:
     raise fileio.UserError("%s was trained with other flags: %s; pass the checkpoint's values "
                            "or use another --logdir" % (logdir, ", ".join(mismatches)))
@@ -189,6 +200,18 @@ class _Interrupt:
     raise KeyboardInterrupt
 
 
+def _save(sess, saver, save_path, global_step):
+  """Writes a checkpoint and returns its path. A write that fails (a full disk, a read-only
+  logdir) stops the run with one line naming it; the checkpoints before it stay as they were."""
+  try:
+    return saver.save(sess, save_path, global_step=global_step)
+  except tf.errors.OpError as e:
+    kept = runs.checkpoints(os.path.dirname(save_path))
+    raise fileio.UserError("cannot write checkpoint %s-%d (%s); %s" % (
+        save_path, sess.run(global_step), runs.error_reason(e).rsplit("; ", 1)[-1],
+        "the last good one, %s, is kept" % kept[0] if kept else "no checkpoint was kept"))
+
+
 def _evaluate(sess, graph, valid, cfg, step, writer):
   """Evaluates on the valid split; logs it and puts it in TensorBoard beside the losses."""
   results = evaluate.evaluate(sess, graph, valid, cfg.model, cfg.batch_size, cfg.progress_secs)
@@ -200,7 +223,12 @@ def _evaluate(sess, graph, valid, cfg, step, writer):
 def train(config):
   """Trains (or resumes) DRAW as `config` says; returns the final step."""
   cfg, mcfg = config, config.model
-  check_hparams(cfg.logdir, mcfg)
+  check_hparams(cfg.logdir, cfg)
+  latest = runs.readable_checkpoint(cfg.logdir)
+  # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
+  for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
+    for path in fileio.remove_temporaries(folder):
+      logging.info("removed %s, left by a run killed while writing it", path)
   data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
                        cfg.cache_dir, log=logging.info)
   valid = None
@@ -222,21 +250,27 @@ def train(config):
       graph = runs.build_graph(mcfg, cfg.seed)
       # Per image, so that the progress line does not jump at a smaller last batch.
       gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
-    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints)
+    # Relative paths in `checkpoint`, so that a copied or moved logdir resumes from its own files.
+    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
     init = tf1.global_variables_initializer()
     writer = tf1.summary.FileWriter(cfg.logdir)
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
     with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
-      latest = tf1.train.latest_checkpoint(cfg.logdir)
       if latest:
-        saver.restore(sess, latest)
+        runs.restore(sess, latest, cfg.logdir, saver)
+        # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
+        # the damaged ones after `latest`, which the next checkpoints overwrite.
+        listed = runs.checkpoints(cfg.logdir)
+        saver.recover_last_checkpoints(listed[listed.index(latest):][::-1])
         logging.info("resumed from %s", latest)
       else:
         sess.run(init)
-        write_hparams(cfg)
         writer.add_graph(tf1.get_default_graph())
+      # Again on resume: the settings a resumed run may change (epochs, data_dir, the
+      # optimiser's) are recorded as they now are.
+      write_hparams(cfg)
       draw = graph.draw
       step = int(sess.run(draw.global_step))
       save_path = os.path.join(cfg.logdir, "model.ckpt")
@@ -278,12 +312,12 @@ def train(config):
             if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
               _evaluate(sess, graph, valid, cfg, step, writer)
             if step % cfg.checkpoint_every == 0 or step == last_step:
-              saver.save(sess, save_path, global_step=draw.global_step)
+              _save(sess, saver, save_path, draw.global_step)
             if step == last_step:
               break
       except KeyboardInterrupt:
         # The global step, not `step`: an interrupted sess.run may or may not have applied.
-        path = saver.save(sess, save_path, global_step=draw.global_step)
+        path = _save(sess, saver, save_path, draw.global_step)
         logging.info("interrupted; saved %s; run the same command to resume", path)
         raise
       finally:

@@ -1,0 +1,120 @@
+"""--mode=plot: the training and valid curves of one or more runs, from their event files, as PNG.
+
+Each panel is one quantity per image: the generation loss and the KL, the training curve a
+moving average (solid) and the valid split where the run evaluated it (dashed, dots); one
+colour per run, labelled with the run's folder and the settings in which the runs differ.
+matplotlib is an optional extra (`pip install -e .[plot]`).
+"""
+
+import collections
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from draw_color import fileio
+from draw_color import runs
+
+PlotConfig = collections.namedtuple(
+    "PlotConfig",
+    [
+        "logdirs",  # The run directories, one curve colour each.
+        "path",  # The PNG written.
+        "smooth",  # Steps in the moving average of the training curves; 1 for none.
+    ])
+
+# (panel title, training tag, valid tag): what train.py writes.
+PANELS = (("generation loss per image", "loss/generation_per_image", "valid/generation"),
+          ("KL per image (nats)", "loss/latent", "valid/kl"))
+
+
+def read_scalars(logdir):
+  """{tag: {step: value}} of every scalar in the event files of `logdir`.
+
+  Files are read oldest first and a later value of a step replaces an earlier one: a run
+  resumed after a kill logs again the steps after its checkpoint. A file cut short by a kill
+  is read up to its last whole record.
+  """
+  scalars = collections.defaultdict(dict)
+  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    try:
+      for record in tf.data.TFRecordDataset(path):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        for value in event.summary.value:
+          if value.HasField("simple_value"):
+            scalars[value.tag][event.step] = value.simple_value
+    except tf.errors.DataLossError:
+      continue
+  return dict(scalars)
+
+
+def _settings(logdir):
+  """{name: value} of every setting in the run's hparams.json; {} without one."""
+  try:
+    with open(os.path.join(logdir, runs.HPARAMS)) as f:
+      hparams = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  return {name: value for section in hparams.values() if isinstance(section, dict)
+          for name, value in section.items()}
+
+
+def labels(logdirs):
+  """Each run's folder name, followed by the settings in which it differs from the others."""
+  settings = [_settings(d) for d in logdirs]
+  keys = sorted(set().union(*settings))
+  differing = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1
+               and k != "data_dir"]
+  found = []
+  for logdir, values in zip(logdirs, settings):
+    name = os.path.basename(os.path.normpath(logdir))
+    shown = ", ".join("%s=%s" % (k, values.get(k)) for k in differing)
+    found.append("%s: %s" % (name, shown) if shown else name)
+  return found
+
+
+def moving_average(values, window):
+  """The mean of each value and the window - 1 before it (fewer at the start)."""
+  sums = np.cumsum(np.insert(np.asarray(values, np.float64), 0, 0.0))
+  ends = np.arange(1, len(values) + 1)
+  starts = np.maximum(ends - window, 0)
+  return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def plot(config):
+  """Writes the curves of config.logdirs to config.path; returns the path."""
+  try:
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise fileio.UserError("--mode=plot needs matplotlib (%s): pip install -e '.[plot]', or "
+                           ".venv/bin/pip install matplotlib" % e)
+  curves = [read_scalars(d) for d in config.logdirs]
+  empty = [d for d, c in zip(config.logdirs, curves) if not c]
+  if empty:
+    raise fileio.UserError("no training curves in %s: it holds no events.out.tfevents.* "
+                           "files with scalars" % ", ".join(empty))
+  figure, axes = pyplot.subplots(1, len(PANELS), figsize=(6 * len(PANELS), 4.5))
+  for (title, train_tag, valid_tag), ax in zip(PANELS, axes):
+    for k, (scalars, label) in enumerate(zip(curves, labels(config.logdirs))):
+      colour = "C%d" % (k % 10)
+      if train_tag in scalars:
+        steps = sorted(scalars[train_tag])
+        ax.plot(steps, moving_average([scalars[train_tag][s] for s in steps], config.smooth),
+                color=colour, label=label + " (train)")
+      if valid_tag in scalars:
+        steps = sorted(scalars[valid_tag])
+        ax.plot(steps, [scalars[valid_tag][s] for s in steps], "o--", color=colour,
+                label=label + " (valid)")
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize="small")
+  figure.tight_layout()
+  with fileio.atomic_path(config.path) as tmp:
+    figure.savefig(tmp, dpi=100)
+  pyplot.close(figure)
+  return config.path

@@ -1,0 +1,188 @@
+"""Faults that real runs meet: damaged caches, failing writes, and training killed at random."""
+
+import glob
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import celeba
+from draw_color import model
+from draw_color import runs
+from draw_color import train
+from fakes import make_celeba
+from fakes import run_config
+
+TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
+              "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
+              "--device=cpu", "--progress_secs=0", "--image_every=2"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+
+
+def main_command(data_dir, logdir, *flags):
+  return [sys.executable, "-m", "draw_color.main", *TINY_FLAGS, "--data_dir=" + data_dir,
+          "--cache_dir=" + os.path.join(data_dir, "cache"), "--logdir=" + str(logdir), *flags]
+
+
+def run_main(command, file_size_limit=None):
+  """Runs `command`; with a limit, no file it writes may grow beyond that many bytes (as on a
+  full disk: the write fails with EFBIG, SIGXFSZ ignored)."""
+  def limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+  return subprocess.run(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                        capture_output=True, text=True, timeout=300,
+                        preexec_fn=limit if file_size_limit else None)
+
+
+def contents(folder):
+  """{path relative to folder: bytes} of every file under it."""
+  found = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      with open(os.path.join(root, name), "rb") as f:
+        found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+  return found
+
+
+def temporaries(folder):
+  return [name for name in contents(folder) if "tmp" in name or "tempstate" in name]
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+  """A logdir trained to step 2 (a checkpoint at 2, every 2 steps)."""
+  logdir = tmp_path_factory.mktemp("trained")
+  result = run_main(main_command(data_dir, logdir, "--max_steps=2", "--checkpoint_every=2"))
+  assert result.returncode == 0, result.stderr
+  return logdir
+
+
+@pytest.mark.parametrize("what", ["checkpoint", "hparams"])
+def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir, trained,
+                                                                       tmp_path, what):
+  logdir = tmp_path / "run"
+  shutil.copytree(trained, logdir)
+  before = contents(logdir)
+  checkpoint_size = os.path.getsize(logdir / "model.ckpt-2.data-00000-of-00001")
+  # hparams.json (~600 bytes), rewritten first on resume, fails under a 300-byte limit.
+  limit = {"checkpoint": checkpoint_size - 1, "hparams": 300}[what]
+  result = run_main(main_command(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2"),
+                    file_size_limit=limit)
+  assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+  expected = {
+      "checkpoint": "error: cannot write checkpoint %s-4 (File too large); the last good one, "
+                    "%s, is kept" % (logdir / "model.ckpt", logdir / "model.ckpt-2"),
+      "hparams": "error: cannot write %s (File too large); what was there before is kept"
+                 % (logdir / "hparams.json"),
+  }[what]
+  assert result.stderr.strip().splitlines()[-1] == expected, result.stderr
+  after = contents(logdir)
+  assert {name: after.get(name) for name in before} == before
+  assert not temporaries(logdir)
+  assert runs.readable_checkpoint(str(logdir)) == str(logdir / "model.ckpt-2")
+
+
+def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path):
+  data_dir = make_celeba(tmp_path / "celeba", 5)
+  cache_dir = str(tmp_path / "cache")
+  expected = np.stack([celeba.preprocess(p, 24, 8)
+                       for p in celeba.list_images(data_dir, "all")])  # [5, 8, 8, 3]
+  path = celeba.cache_path(celeba.list_images(data_dir, "all"), "all", 24, 8, cache_dir)
+  np.testing.assert_array_equal(celeba.load(data_dir, "all", 24, 8, cache_dir, log=print),
+                                expected)
+  for damage in (lambda f: f.truncate(200), lambda f: f.write(b"not a numpy file")):
+    with open(path, "r+b") as f:
+      damage(f)
+    said = []
+    images = celeba.load(data_dir, "all", 24, 8, cache_dir, log=said.append)
+    np.testing.assert_array_equal(images, expected)
+    assert any(line.startswith("warning: cache %s is damaged" % path) for line in said), said
+
+
+def losses(events_path):
+  """{step: loss/total} of one events file."""
+  found = {}
+  for event in tf.compat.v1.train.summary_iterator(events_path):
+    for value in event.summary.value:
+      if value.tag == "loss/total":
+        found[event.step] = value.simple_value
+  return found
+
+
+def test_training_killed_at_random_moments_resumes_exactly(data_dir, tmp_path):
+  """SIGKILL at several random moments (a checkpoint is written every step, so some land in
+  one), the same command each time; then the run ends, every checkpoint on disk restores, no
+  temporary is left and the last session's losses are an uninterrupted run's."""
+  logdir = tmp_path / "killed"
+  command = main_command(data_dir, logdir, "--checkpoint_every=1", "--epochs=10")  # 30 steps
+  seed = random.randrange(1 << 30)
+  rng = random.Random(seed)
+  moments = []  # (a step, seconds after its progress line)
+  for target in sorted(rng.sample(range(2, 28), 3)):
+    moments.append((target, round(rng.uniform(0, 0.1), 3)))  # a step and a save: ~0.1 s
+    process = subprocess.Popen(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+      step = re.search(r"step (\d+)[/ ]", line)
+      if step and int(step.group(1)) >= target:
+        break
+    time.sleep(moments[-1][1])
+    process.kill()
+    process.communicate()
+  result = run_main(command)
+  context = "random seed %d, killed at (step, s after it) %s: %s" % (seed, moments, result.stderr)
+  assert result.returncode == 0, context
+  resumed = re.search(r"resumed from .*model\.ckpt-(\d+)", result.stderr)
+  assert "step 30/30" in result.stderr and resumed, context
+
+  on_disk = sorted(name[:-len(".index")] for name in os.listdir(logdir)
+                   if name.endswith(".index"))
+  for prefix in on_disk:
+    reader = tf.train.load_checkpoint(str(logdir / prefix))
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  assert "model.ckpt-30" in on_disk, context
+  assert not temporaries(logdir), context
+
+  with open(logdir / "hparams.json") as f:
+    hparams = json.load(f)
+  straight = tmp_path / "straight"
+  train.train(run_config(data_dir, straight, model=model.ModelConfig(**hparams["model"]),
+                         seed=0, max_steps=0, checkpoint_every=30, image_every=30))
+  last_session = max(glob.glob(str(logdir / "events.*")), key=os.path.getmtime)
+  found, expected = losses(last_session), losses(glob.glob(str(straight / "events.*"))[0])
+  steps = range(int(resumed.group(1)) + 1, 31)
+  assert sorted(found) == list(steps), context
+  np.testing.assert_allclose([found[s] for s in steps], [expected[s] for s in steps],
+                             rtol=1e-5, err_msg=context)
+
+
+def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
+  left = ["model.ckpt-3.data-00000-of-00001.tempstate1234567890",
+          "checkpoint.tmp" + "0123456789abcdef" * 2, ".hparams.json.abc123.tmp.json",
+          "images/.step0000002_t01.png.x1y2z3.tmp.png"]
+  kept = ["notes.tmp", "images/my.tmp.png"]
+  for name in left + kept:
+    (tmp_path / name).parent.mkdir(exist_ok=True)
+    (tmp_path / name).write_text("")
+  train.train(run_config(data_dir, tmp_path, model=model.ModelConfig(
+      image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3, write_n=3),
+      max_steps=1))
+  files = contents(tmp_path)
+  assert not [name for name in left if name in files]
+  assert all(name in files for name in kept)

@@ -1,0 +1,86 @@
+"""--mode=plot on tiny event files written here: curves, labels, resumed runs, no matplotlib."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import images
+from draw_color import plot
+from draw_color.fileio import UserError
+
+
+def write_events(path, scalars, cut=False):
+  """An events file of {step: {tag: value}} at `path`; `cut`: its last record half written."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for step, values in scalars.items():
+      writer.write(tf.compat.v1.Event(
+          step=step, summary=images.scalar_summary(values)).SerializeToString())
+  if cut:
+    with open(path, "r+b") as f:
+      f.truncate(os.path.getsize(path) - 5)
+
+
+def make_run(logdir, compat, offset):
+  os.makedirs(logdir)
+  with open(os.path.join(logdir, "hparams.json"), "w") as f:
+    json.dump({"model": {"compat": compat, "hidden_size": 8},
+               "data": {"data_dir": str(logdir)}}, f)
+  write_events(logdir / "events.out.tfevents.1000000000.host",
+               {s: {"loss/generation_per_image": offset + s, "loss/latent": 1.0}
+                for s in range(1, 6)})
+  # Killed after step 5, resumed from step 3: steps 4 and 5 again, with other values.
+  write_events(logdir / "events.out.tfevents.1000000100.host",
+               {s: {"loss/generation_per_image": offset + 10 * s, "loss/latent": 2.0,
+                    **({"valid/generation": 7.0} if s == 6 else {})} for s in range(4, 7)})
+
+
+def test_read_scalars_takes_the_resumed_values_and_survives_a_cut_file(tmp_path):
+  make_run(tmp_path / "a", "paper", 0.0)
+  write_events(tmp_path / "a" / "events.out.tfevents.1000000200.host",
+               {7: {"loss/latent": 3.0}, 8: {"loss/latent": 4.0}}, cut=True)
+  scalars = plot.read_scalars(str(tmp_path / "a"))
+  assert scalars["loss/generation_per_image"] == {1: 1, 2: 2, 3: 3, 4: 40, 5: 50, 6: 60}
+  assert scalars["valid/generation"] == {6: 7.0}
+  assert scalars["loss/latent"][7] == 3.0 and 8 not in scalars["loss/latent"]
+
+
+def test_labels_name_each_run_by_the_settings_that_differ(tmp_path):
+  make_run(tmp_path / "paper_run", "paper", 0.0)
+  make_run(tmp_path / "original_run", "original", 1.0)
+  assert plot.labels([str(tmp_path / "paper_run"), str(tmp_path / "original_run")]) == [
+      "paper_run: compat=paper", "original_run: compat=original"]
+  assert plot.labels([str(tmp_path / "paper_run")]) == ["paper_run"]
+
+
+def test_moving_average():
+  np.testing.assert_allclose(plot.moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+
+
+def test_plot_writes_a_png_of_both_runs(tmp_path):
+  pytest.importorskip("matplotlib")
+  make_run(tmp_path / "a", "paper", 0.0)
+  make_run(tmp_path / "b", "original", 1.0)
+  path = plot.plot(plot.PlotConfig([str(tmp_path / "a"), str(tmp_path / "b")],
+                                   str(tmp_path / "out" / "curves.png"), smooth=2))
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  assert os.listdir(tmp_path / "out") == ["curves.png"]
+
+
+def test_a_run_without_events_is_a_one_line_error(tmp_path):
+  pytest.importorskip("matplotlib")
+  os.makedirs(tmp_path / "empty")
+  with pytest.raises(UserError, match="no training curves in %s" % (tmp_path / "empty")):
+    plot.plot(plot.PlotConfig([str(tmp_path / "empty")], str(tmp_path / "x.png"), 1))
+
+
+def test_missing_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, "matplotlib", None)
+  with pytest.raises(UserError, match=r"--mode=plot needs matplotlib .*pip install -e "
+                     r"'\.\[plot\]'"):
+    plot.plot(plot.PlotConfig([str(tmp_path)], str(tmp_path / "x.png"), 1))
