@@ -74,6 +74,8 @@ flags.DEFINE_enum("vaegan_optimizer", "adam", list(vaegan.OPTIMIZERS),
                   "--beta1) or rmsprop (the authors' code).")
 flags.DEFINE_boolean("vaegan_balance", False, "Skip the discriminator's update when it is far "
                      "ahead and the decoder's when it is far behind (the authors' rule).")
+flags.DEFINE_boolean("vaegan_pixel", False, "Add the Gaussian pixel likelihood of "
+                     "--pixel_sigma to the feature loss, so the encoder learns from the start.")
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -207,7 +209,7 @@ def model_config_from_flags():
       pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
       lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,
       prior=FLAGS.prior, vaegan_optimizer=FLAGS.vaegan_optimizer,
-      vaegan_balance=FLAGS.vaegan_balance)
+      vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel)
 
 
 def bench_config_from_flags():

@@ -58,10 +58,11 @@ ModelConfig = collections.namedtuple(
         #           h^dec_{t-1}, a linear layer in scope `prior` (Gregor et al. 2016).
         "vaegan_optimizer",  # vaegan: "adam" or "rmsprop" for all three optimisers.
         "vaegan_balance",  # vaegan: skip Dis's or the decoder's update when far ahead.
+        "vaegan_pixel",  # vaegan: add the Gaussian pixel likelihood (pixel_sigma) to L_llike.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 1.0, "standard", "adam", False))
+              1.0, 0, 0, 1.0, "standard", "adam", False, False))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

@@ -20,6 +20,11 @@ its own variables, all from the gradients of the same batch:
   decoder (decoder, write)                 gamma * L_llike + L_GAN_dec
   discriminator (discriminator)            L_GAN
 
+With vaegan_pixel, L_llike also gets the per-image Gaussian pixel likelihood of
+model.pixel_sigma, 1/2 sum (x - x~)^2 / sigma^2 (as --loss=gaussian): the encoder then has a
+reason to put the face into z from the first step, which features of a discriminator that
+is still learning do not give it (a departure from the paper).
+
 L_GAN_dec = -log D(x~) - log D(x_p) is the usual non-saturating form of the decoder's
 -L_GAN: the paper's log(1 - D) has almost no gradient while Dis easily rejects the blurry
 canvases of early training, -log D has a strong one then, and both push D(x~), D(x_p) up.
@@ -72,7 +77,7 @@ VaeGan = collections.namedtuple(
         "feature_loss",  # [] L_llike, batch mean.
         "gan_loss",  # [] L_GAN_dec, the decoder's GAN term, batch mean.
         "discriminator_loss",  # [] L_GAN, batch mean.
-        "encoder_loss",  # [] L_prior + L_llike.
+        "encoder_loss",  # [] L_prior + L_llike (with vaegan_pixel, the pixel term too).
         "decoder_loss",  # [] gamma * L_llike + L_GAN_dec.
         "real_accuracy",  # [] fraction of x that Dis calls real (D > 1/2).
         "fake_accuracy",  # [] fraction of x~ and x_p that Dis calls generated.
@@ -191,13 +196,16 @@ def build_training(images, draw, config, prior_noise):
   # L_llike. Through batch norm's statistics Dis_l(x) depends on x~ and x_p too, as in the
   # authors' code, so the gradient reaches the decoder through both sides.
   feature_loss = tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(f_recon - f_real), [1, 2, 3]))
+  llike = feature_loss
+  if cfg.vaegan_pixel:
+    llike += tf.reduce_mean(draw.gen_loss_per_image) / cfg.pixel_sigma**2
   # L_GAN and L_GAN_dec from the logits, stably: softplus(-l) = -log D, softplus(l) = -log(1 - D).
   discriminator_loss = (tf.reduce_mean(tf.nn.softplus(-l_real))
                         + tf.reduce_mean(tf.nn.softplus(l_recon))
                         + tf.reduce_mean(tf.nn.softplus(l_prior)))
   gan_loss = tf.reduce_mean(tf.nn.softplus(-l_recon)) + tf.reduce_mean(tf.nn.softplus(-l_prior))
-  encoder_loss = draw.latent_loss + feature_loss
-  decoder_loss = cfg.vaegan_gamma * feature_loss + gan_loss
+  encoder_loss = draw.latent_loss + llike
+  decoder_loss = cfg.vaegan_gamma * llike + gan_loss
 
   fake = tf.concat([l_recon, l_prior], 0)  # [2B]
   if cfg.vaegan_balance:

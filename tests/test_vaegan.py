@@ -95,14 +95,16 @@ def test_each_optimiser_updates_exactly_its_own_variables_and_train_op_all():
   assert all(not np.array_equal(x, y) for x, y in zip(before, after))
 
 
-def test_losses_and_accuracies_match_numpy():
+@pytest.mark.parametrize("pixel", [False, True])
+def test_losses_and_accuracies_match_numpy(pixel):
+  config = TINY._replace(vaegan_pixel=pixel, pixel_sigma=0.5)
   with tf.Graph().as_default():
     tf1.set_random_seed(0)
-    graph = runs.build_graph(TINY, 0)
+    graph = runs.build_graph(config, 0)
     with tf1.Session() as sess:
       sess.run(tf1.global_variables_initializer())
-      out = sess.run({"v": graph.vaegan, "latent": graph.draw.latent_loss},
-                     {graph.images: faces()})
+      out = sess.run({"v": graph.vaegan, "latent": graph.draw.latent_loss,
+                      "recon": graph.final_canvas}, {graph.images: faces()})
   v, b = out["v"], 4
   assert v.features.shape == (3 * b, 4, 4, 16) and v.samples.shape == (b, 16, 16, 3)
   f = v.features.astype(np.float64)
@@ -114,8 +116,11 @@ def test_losses_and_accuracies_match_numpy():
   assert v.feature_loss == pytest.approx(feature, rel=1e-4)
   assert v.discriminator_loss == pytest.approx(d_loss, rel=1e-4)
   assert v.gan_loss == pytest.approx(gan, rel=1e-4)
-  assert v.encoder_loss == pytest.approx(out["latent"] + feature, rel=1e-4)
-  assert v.decoder_loss == pytest.approx(TINY.vaegan_gamma * feature + gan, rel=1e-4)
+  llike = feature
+  if pixel:  # 1/2 sum of squares over sigma^2 = 0.25, per image, batch mean
+    llike += np.mean(0.5 * np.sum((out["recon"] - faces())**2, axis=(1, 2, 3))) / 0.25
+  assert v.encoder_loss == pytest.approx(out["latent"] + llike, rel=1e-4)
+  assert v.decoder_loss == pytest.approx(TINY.vaegan_gamma * llike + gan, rel=1e-4)
   assert v.real_accuracy == np.mean(real > 0.5)
   assert v.fake_accuracy == np.mean(np.concatenate([recon, prior]) < 0.5)
 
