@@ -25,9 +25,14 @@ PlotConfig = collections.namedtuple(
         "smooth",  # Steps in the moving average of the training curves; 1 for none.
     ])
 
-# (panel title, training tag, valid tag): what train.py writes.
+# (panel title, training tag or None, valid tag): what train.py writes. A panel is drawn when
+# some run has one of its tags: the last four only where runs evaluated the valid split.
 PANELS = (("generation loss per image", "loss/generation_per_image", "valid/generation"),
-          ("KL per image (nats)", "loss/latent", "valid/kl"))
+          ("KL per image (nats)", "loss/latent", "valid/kl"),
+          ("PSNR of the reconstructions (dB)", None, "valid/psnr"),
+          ("sharpness (reconstructions / faces)", None, "valid/sharpness"),
+          ("blank samples (fraction)", None, "valid/blank_fraction"),
+          ("sample diversity (samples / faces)", None, "valid/diversity"))
 
 
 def read_scalars(logdir):
@@ -97,8 +102,14 @@ def plot(config):
   if empty:
     raise fileio.UserError("no training curves in %s: it holds no events.out.tfevents.* "
                            "files with scalars" % ", ".join(empty))
-  figure, axes = pyplot.subplots(1, len(PANELS), figsize=(6 * len(PANELS), 4.5))
-  for (title, train_tag, valid_tag), ax in zip(PANELS, axes):
+  panels = [p for p in PANELS if any(tag in c for c in curves for tag in p[1:] if tag)]
+  cols = min(len(panels), 3)
+  rows = -(-len(panels) // cols)
+  figure, axes = pyplot.subplots(rows, cols, figsize=(6 * cols, 4.5 * rows), squeeze=False)
+  axes = axes.ravel()
+  for ax in axes[len(panels):]:
+    ax.axis("off")
+  for (title, train_tag, valid_tag), ax in zip(panels, axes):
     for k, (scalars, label) in enumerate(zip(curves, labels(config.logdirs))):
       colour = "C%d" % (k % 10)
       if train_tag in scalars:

@@ -84,3 +84,15 @@ def test_missing_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
   with pytest.raises(UserError, match=r"--mode=plot needs matplotlib .*pip install -e "
                      r"'\.\[plot\]'"):
     plot.plot(plot.PlotConfig([str(tmp_path)], str(tmp_path / "x.png"), 1))
+
+
+def test_quality_panels_appear_where_a_run_evaluated_them(tmp_path):
+  pytest.importorskip("matplotlib")
+  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
+  make_run(tmp_path / "a", "paper", 0.0)
+  two = plot.plot(plot.PlotConfig([str(tmp_path / "a")], str(tmp_path / "two.png"), smooth=1))
+  write_events(tmp_path / "a" / "events.out.tfevents.1000000200.host",
+               {7: {"valid/psnr": 20.0, "valid/diversity": 0.5}})
+  four = plot.plot(plot.PlotConfig([str(tmp_path / "a")], str(tmp_path / "four.png"), smooth=1))
+  assert iio.imread(two).shape[:2] == (450, 1200)  # 1 row of 2 panels, 6 x 4.5 in at 100 dpi
+  assert iio.imread(four).shape[:2] == (900, 1800)  # 2 rows of 3 places for 4 panels
