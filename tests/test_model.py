@@ -382,3 +382,49 @@ def test_learned_prior_samples_are_the_standard_sampler_fed_its_mean_and_scale()
       a, b = sess.run([sampled.canvases, standard.canvases])
   np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   assert a[-1].std() > 0
+
+
+def test_read_and_write_scale_by_gamma_as_eq_27_and_29_say():
+  config = TINY._replace(image_size=12, read_n=5, write_n=5)
+  rng = np.random.default_rng(4)
+  b, a, c, n = 3, 12, 3, 5
+  x = rng.random((b, c, a, a)).astype(np.float32)  # [B, C, A, A]
+  x_hat = rng.random((b, c, a, a)).astype(np.float32) - 0.5
+  h = rng.standard_normal((b, config.hidden_size)).astype(np.float32)
+  # Windows well inside the image and intensities far from 1, so a missing or inverted
+  # gamma shows.
+  bias = np.array([0.1, -0.2, 0.3, -0.2, 0.8], np.float32)
+
+  def build():
+    draw = model._Draw(config)
+    r, _ = draw.read(tf.constant(x), tf.constant(x_hat), tf.constant(h))
+    update, _ = draw.write(tf.constant(h))
+    names = ("read/window/w", "read/window/b", "write/window/w", "write/window/b",
+             "write/patch/w", "write/patch/b")
+    found = {v.op.name: v for v in tf1.global_variables()}
+    assigns = [found[k].assign(bias) for k in names if k.endswith("window/b")]
+    return (r, update), assigns, [found[k] for k in names]
+
+  with tf.Graph().as_default():
+    (r, update), assigns, variables = build()
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run(assigns)
+      r, update = sess.run([r, update])
+      rw, rb, ww, wb, pw, pb = sess.run(variables)
+  for bias_now in (rb, wb):
+    np.testing.assert_allclose(bias_now, bias)
+  raw_read = h.astype(np.float64) @ rw + rb  # [B, 5]
+  fx, fy = numpy_filterbank(*raw_read[:, :4].T, a=a, n=n)
+  gamma = np.exp(raw_read[:, 4])
+  glimpse = lambda img: np.stack([[fy[i] @ img[i, ch] @ fx[i].T for ch in range(c)]
+                                  for i in range(b)]).transpose(0, 2, 3, 1)  # [B, N, N, C]
+  want_r = gamma[:, None] * np.concatenate(
+      [glimpse(x).reshape(b, -1), glimpse(x_hat).reshape(b, -1)], 1)  # eq. 27
+  np.testing.assert_allclose(r, want_r, rtol=1e-4, atol=1e-6)
+  raw_write = h.astype(np.float64) @ ww + wb
+  fx, fy = numpy_filterbank(*raw_write[:, :4].T, a=a, n=n)
+  patch = (h.astype(np.float64) @ pw + pb).reshape(b, n, n, c)
+  want_update = np.stack([[fy[i].T @ patch[i, :, :, ch] @ fx[i] for ch in range(c)]
+                          for i in range(b)]) / np.exp(raw_write[:, 4])[:, None, None, None]
+  np.testing.assert_allclose(update, want_update, rtol=1e-4, atol=1e-6)  # eq. 29

@@ -273,3 +273,26 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
   refused = run_main("--loss=vaegan", "--image_size=12")
   assert refused.returncode != 0 and "divisible by 8" in refused.stderr, refused.stderr
+
+
+def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradients_back():
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(TINY, 0)
+    v = graph.vaegan
+    # Dis of the three, handed over explicitly: the prior's samples, not the canvases twice.
+    _, logits = vaegan.discriminator(
+        tf.concat([graph.images, graph.final_canvas, v.samples], 0), TINY)
+    encoder = [x for x in tf1.trainable_variables() if top_scope(x) in vaegan.ENCODER_SCOPES]
+    decoder = [x for x in tf1.trainable_variables() if top_scope(x) in vaegan.DECODER_SCOPES]
+    # The features reach the encoder only through x~, and the GAN loss of x~ the decoder.
+    l_recon = tf.split(v.logits, 3)[1]
+    to_encoder = tf.gradients(v.feature_loss, encoder)
+    to_decoder = tf.gradients(tf.reduce_mean(tf.nn.softplus(-l_recon)), decoder)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      feed = {graph.images: faces()}
+      ours, theirs, enc, dec = sess.run([v.logits, logits, to_encoder, to_decoder], feed)
+  np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+  assert all(g is not None and np.abs(g).max() > 0 for g in enc)
+  assert all(g is not None and np.abs(g).max() > 0 for g in dec)
