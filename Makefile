@@ -30,7 +30,8 @@ $(VENV)/.installed: setup.py
 # Train (or resume) with the defaults into runs/celeba, or with CONFIG's; without a CONFIG,
 # fetches CelebA first if DATA_DIR holds no images. Full CelebA: 10 epochs of 2,544 steps, ~1 h
 # on 2 CPU cores (see README); the 6,000-image subset's 4,560 training faces: ~15 s an epoch;
-# paper_mnist: ~5.6 min an epoch (sharing the cores with paper_mnist_noattn, ~9.4).
+# paper_mnist: ~5.6 min an epoch (sharing the cores with paper_mnist_noattn, ~9.4);
+# celeba_best (the README's recipe): one hour, vaegan: one hour (stopped by its epochs).
 train: install
 	@if [ -z "$(CONFIG)$(findstring --data_dir,$(FLAGS))" ] && \
 	    ! find $(DATA_DIR)/img_align_celeba -maxdepth 1 -name '*.jpg' -print -quit 2>/dev/null \
