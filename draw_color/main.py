@@ -39,7 +39,7 @@ flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "b
                   "sample: only its samples; data: download CelebA into --data_dir; bench: "
                   "measure the speed; plot: the training and valid curves as PNG.")
 
-# Model: the DRAW graph (REFERENCE.md; defaults are the original's sizes).
+# Model: the DRAW graph (docs/reference.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
                      lower_bound=1)
 flags.DEFINE_integer("latent_size", 10, "Size of the latent z_t of each step.", lower_bound=1)

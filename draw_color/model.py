@@ -15,7 +15,7 @@ matrix for the filterbank products and nothing is transposed inside the unrolled
 Glimpses and write patches are exchanged with the LSTMs as N x N x C patches, as in the
 original. The canvases handed out are [T, B, H, W, C].
 
-`compat="original"` reproduces the arithmetic of the original code (REFERENCE.md, B1-B8);
+`compat="original"` reproduces the arithmetic of the original code (docs/reference.md, B1-B8);
 the default, "paper", follows the paper.
 """
 
@@ -42,7 +42,7 @@ ModelConfig = collections.namedtuple(
         "write_n",  # N of the write window.
         "read_attn",  # Read with attention; else read is [x, x_hat].
         "write_attn",  # Write with attention; else a linear layer to A*A*C.
-        "compat",  # "paper" or "original" (bug for bug, REFERENCE.md B1-B8).
+        "compat",  # "paper" or "original" (bug for bug, docs/reference.md B1-B8).
         "loss",  # "l2" (the blog's), "bernoulli" (the paper's, in nats) or "vaegan" (vaegan.py).
         "learning_rate",  # Adam step size.
         "beta1",  # Adam beta1.
