@@ -60,3 +60,23 @@ def test_missing_data_is_one_line_naming_the_path(tmp_path):
   missing = str(tmp_path / "nowhere")
   result = run_main("--data_dir=" + missing, "--logdir=" + str(tmp_path / "run"))
   assert_one_line_error(result, missing, "make data")
+
+
+@pytest.mark.parametrize("name", sorted(
+    f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "draw_color", "configs"))
+    if f.endswith(".cfg")))
+def test_each_shipped_config_parses_and_builds_its_training_graph(name):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from draw_color import main  # pylint: disable=import-outside-toplevel
+  from draw_color import runs  # pylint: disable=import-outside-toplevel
+  path = os.path.join(os.path.dirname(main.__file__), "configs", name)
+  try:
+    main.FLAGS(["draw_color", "--flagfile=" + path])
+    config = main.train_config_from_flags()
+  finally:
+    main.FLAGS.unparse_flags()
+  assert config.logdir.startswith("runs/")
+  with tf.Graph().as_default():
+    graph = runs.build_graph(config.model, config.seed)
+    assert graph.draw.train_op is not None
+    assert graph.samples.shape[1:] == (config.model.image_size,) * 2 + (config.model.channels,)
