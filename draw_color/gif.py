@@ -46,7 +46,9 @@ GifConfig = collections.namedtuple(
         "seed",  # Noise of the reconstructions and the samples.
         "gif_scale",  # Integer upscaling of every picture, so the windows show.
         "device",  # "auto", "cpu" or "gpu:N".
-    ])
+        "num_faces",  # How many of the fixed batch's faces the pictures show (at most BATCH).
+    ],
+    defaults=(64,))
 
 BATCH = 64  # the original's 8x8 picture grid
 STEPS_FACES = 8  # rows of steps.png
@@ -200,7 +202,8 @@ def make_gifs(config):
   data = hparams["data"]
   data_dir = config.data_dir or data["data_dir"]
   batch = _fixed_batch(data.get("dataset", "celeba"), data_dir,
-                       config.crop_size or data["crop_size"], mcfg.image_size)
+                       config.crop_size or data["crop_size"],
+                       mcfg.image_size)[:config.num_faces]  # [F, A, A, C]
   out = _run(config, mcfg, checkpoint, batch)
   folder = _output_dir(config)
   found = _batch_pictures(mcfg, batch, out, config.gif_scale)

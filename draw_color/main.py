@@ -132,6 +132,9 @@ flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/
 flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them), for "
                      "the pictures and for --mode=eval's blank fraction and diversity.",
                      lower_bound=1)
+flags.DEFINE_integer("num_faces", 64, "How many of the 64 fixed test faces --mode=gif draws "
+                     "(the first ones; fewer make smaller files).", lower_bound=1,
+                     upper_bound=64)
 flags.DEFINE_integer("gif_scale", 2, "Integer upscaling of the pictures, so windows show.",
                      lower_bound=1)
 
@@ -237,7 +240,7 @@ def gif_config_from_flags():
       data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
       crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, gif_scale=FLAGS.gif_scale,
-      device=FLAGS.device)
+      device=FLAGS.device, num_faces=FLAGS.num_faces)
 
 
 def plot_config_from_flags():

@@ -281,3 +281,15 @@ def test_mnist_pictures_take_digits_spread_over_the_test_split(tmp_path):
   digits = mnist.load(data_dir, "test")[::2][:64, :, :, 0]  # [64, 28, 28]
   np.testing.assert_array_equal(originals[29:57, 29:57], digits[9])  # row 1, column 1
   assert len(iio.imread(tmp_path / "pictures" / "reconstruction.gif", index=None)) == 2
+
+
+def test_num_faces_draws_the_first_faces_only(logdir, made, tmp_path):
+  out, _ = made
+  gif.make_gifs(config(logdir, tmp_path, num_faces=4))
+  assert iio.imread(tmp_path / "originals.png").shape == grid_shape(2, 2) + (3,)
+  first = iio.imread(out / "originals.png")[:grid_shape(1, 4)[0]]  # the first row of 4
+  np.testing.assert_array_equal(iio.imread(tmp_path / "originals.png")[:first.shape[0]],
+                                first[:, :grid_shape(2, 2)[1]])
+  assert iio.imread(tmp_path / "reconstruction.gif", index=None).shape[:2] == (
+      TINY.timesteps, grid_shape(2, 2)[0])
+  assert iio.imread(tmp_path / "steps.png").shape == grid_shape(4, 1 + TINY.timesteps) + (3,)
