@@ -155,7 +155,8 @@ def table(results):
                          "negative log-likelihood bound (nats)")
   elif loss == "vaegan":
     generation, bound = (
-        "pixel L2 term per image (1/2 sum of squares; VAE/GAN optimised feature errors)",
+        "pixel L2 term per image (1/2 sum of squares; VAE/GAN optimised feature errors, and "
+        "pixels too only with --vaegan_pixel)",
         "pixel L2 term + KL per image (not what VAE/GAN optimised)")
   else:
     generation, bound = ("generation loss per image (1/2 sum of squares)",

@@ -66,12 +66,18 @@ def _settings(logdir):
           for name, value in section.items()}
 
 
+MAX_SETTINGS = 3  # runs that differ in more settings are told apart by their folders alone
+
+
 def labels(logdirs):
-  """Each run's folder name, followed by the settings in which it differs from the others."""
+  """Each run's folder name, followed by the settings in which it differs from the others
+  when they are at most MAX_SETTINGS (more would not fit in a legend)."""
   settings = [_settings(d) for d in logdirs]
   keys = sorted(set().union(*settings))
   differing = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1
                and k != "data_dir"]
+  if len(differing) > MAX_SETTINGS:
+    differing = []
   found = []
   for logdir, values in zip(logdirs, settings):
     name = os.path.basename(os.path.normpath(logdir))

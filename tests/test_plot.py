@@ -55,6 +55,11 @@ def test_labels_name_each_run_by_the_settings_that_differ(tmp_path):
   assert plot.labels([str(tmp_path / "paper_run"), str(tmp_path / "original_run")]) == [
       "paper_run: compat=paper", "original_run: compat=original"]
   assert plot.labels([str(tmp_path / "paper_run")]) == ["paper_run"]
+  many = tmp_path / "many"
+  os.makedirs(many)
+  with open(many / "hparams.json", "w") as f:  # differs in 4 settings: the folder alone
+    json.dump({"model": {"compat": "x", "hidden_size": 9, "a": 1, "b": 2}}, f)
+  assert plot.labels([str(tmp_path / "paper_run"), str(many)]) == ["paper_run", "many"]
 
 
 def test_moving_average():
