@@ -1,5 +1,6 @@
 """`python -m draw_color.main` end to end on tiny sizes, as a user runs it."""
 
+import logging as std_logging
 import os
 import subprocess
 import sys
@@ -70,11 +71,14 @@ def test_each_shipped_config_parses_and_builds_its_training_graph(name):
   from draw_color import main  # pylint: disable=import-outside-toplevel
   from draw_color import runs  # pylint: disable=import-outside-toplevel
   path = os.path.join(os.path.dirname(main.__file__), "configs", name)
+  # Unparsing sets the absl logger's level to WARNING; later tests read its INFO lines.
+  level = std_logging.getLogger("absl").level
   try:
     main.FLAGS(["draw_color", "--flagfile=" + path])
     config = main.train_config_from_flags()
   finally:
     main.FLAGS.unparse_flags()
+    std_logging.getLogger("absl").setLevel(level)
   assert config.logdir.startswith("runs/")
   with tf.Graph().as_default():
     graph = runs.build_graph(config.model, config.seed)
