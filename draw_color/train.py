@@ -41,8 +41,10 @@ RunConfig = collections.namedtuple(
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
         "flip",  # Mirror each training image left-right in a random half of the epochs.
+        "devices",  # Towers: "cpu:N" or "gpu:N" each, the batch split across them
+        #             (towers.py); fewer than two: one graph on `device`.
     ],
-    defaults=(False,))
+    defaults=(False, ()))
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
@@ -243,11 +245,14 @@ def train(config):
   logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
                len(data), cfg.split, batches.steps_per_epoch, last_step)
 
-  device = runs.device_scope(cfg.device)
+  devices = runs.tower_devices(cfg.devices) if len(cfg.devices) > 1 else []
+  if devices:
+    logging.info("each batch split across %d towers on %s", len(devices), ", ".join(devices))
+  device = devices[0] if devices else runs.device_scope(cfg.device)
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
     with tf.device(device):
-      graph = runs.build_graph(mcfg, cfg.seed)
+      graph = runs.build_graph(mcfg, cfg.seed, devices=devices)
       # Per image, so that the progress line does not jump at a smaller last batch.
       gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
     # Relative paths in `checkpoint`, so that a copied or moved logdir resumes from its own files.
@@ -257,7 +262,7 @@ def train(config):
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
-    with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
+    with tf1.Session(config=runs.session_config(devices)) as sess, _Interrupt():
       if latest:
         runs.restore(sess, latest, cfg.logdir, saver)
         # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
