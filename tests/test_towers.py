@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from draw_color import celeba
 from draw_color import model
 from draw_color import runs
 from draw_color import towers
@@ -88,10 +89,12 @@ def test_two_towers_equal_one_device(tmp_path, loss, size, compat, clip):
     np.testing.assert_allclose(two_after[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
-def test_split_sizes_cover_the_batch_larger_parts_first():
+def test_split_sizes_cover_the_batch_larger_parts_first_as_the_loader_cuts_it():
   with tf.Graph().as_default(), tf1.Session() as sess:
     found = sess.run([towers.split_sizes(tf.constant(b), 3) for b in (0, 1, 5, 6, 7)])
   assert [list(s) for s in found] == [[0, 0, 0], [1, 0, 0], [2, 2, 1], [2, 2, 2], [3, 2, 2]]
+  for b, sizes in zip((0, 1, 5, 6, 7), found):
+    assert [np.subtract(*celeba.part_bounds(b, k, 3)[::-1]) for k in range(3)] == list(sizes)
 
 
 def test_vaegan_is_refused_on_towers():
