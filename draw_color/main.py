@@ -3,7 +3,8 @@ or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
 evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the
-library, which never reads FLAGS.
+library, which never reads FLAGS. So is $TF_CONFIG, which cluster tools set for every task:
+--mode=train then runs this process as one task of the cluster (train.RunConfig.cluster).
 """
 
 import os
@@ -19,6 +20,7 @@ from absl import logging
 
 from draw_color import bench
 from draw_color import celeba
+from draw_color import cluster
 from draw_color import datasets
 from draw_color import download
 from draw_color import evaluate
@@ -208,8 +210,24 @@ def devices_from_flags():
   return FLAGS.device, tuple(devices)
 
 
+def cluster_from_environment():
+  """The cluster.Cluster of $TF_CONFIG, or None where it is unset; UserError where the flags
+  ask for what a cluster task cannot do."""
+  text = os.environ.get("TF_CONFIG")
+  if not text:
+    return None
+  refused = ["--loss=vaegan"] if FLAGS.loss == "vaegan" else []
+  if FLAGS.devices and len(FLAGS.devices) > 1:
+    refused.append("--devices=" + ",".join(FLAGS.devices))
+  if refused:
+    raise fileio.UserError("TF_CONFIG is set, and a task of a cluster trains on one device with "
+                           "a loss other than vaegan: drop %s or unset TF_CONFIG"
+                           % " and ".join(refused))
+  return cluster.parse(text)
+
+
 def train_config_from_flags():
-  """FLAGS -> one immutable train.RunConfig."""
+  """FLAGS and $TF_CONFIG -> one immutable train.RunConfig."""
   device, devices = devices_from_flags()
   return train.RunConfig(
       model=model_config_from_flags(), dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
@@ -218,7 +236,8 @@ def train_config_from_flags():
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
       image_every=FLAGS.image_every, eval_every=FLAGS.eval_every,
-      progress_secs=FLAGS.progress_secs, device=device, flip=FLAGS.flip, devices=devices)
+      progress_secs=FLAGS.progress_secs, device=device, flip=FLAGS.flip, devices=devices,
+      cluster=cluster_from_environment())
 
 
 def model_config_from_flags():

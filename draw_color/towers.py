@@ -1,5 +1,6 @@
-"""In-graph towers (--devices): parts of a batch trained on several devices of one machine,
-whose gradients add up to the whole batch's.
+"""Parts of a batch trained apart whose gradients add up to the whole batch's: in-graph
+towers over several devices of one machine (--devices), and the part of each worker of a
+cluster (cluster.py).
 
 A batch of B images is cut into K parts of near-equal sizes b_k (split_sizes); part k gets
 its images and its slice of the batch's eps, so every image meets the noise it would meet
