@@ -151,7 +151,7 @@ def _synchronous_step(draw, config, weight, index, count):
   part = towers.share(draw, config, weight)
   variables = tf1.trainable_variables()
   # The accumulators take the mean of the count gradients, so each is count times a share.
-  grads = tf1.gradients(count * (part.gen_loss + kl_weight * part.latent_loss), variables)
+  grads = model.gradients(count * (part.gen_loss + kl_weight * part.latent_loss), variables)
   step = tf.identity(global_step)  # the step this part belongs to
   # The accumulators and queues live on the parameter servers, and so do the ops that use
   # them (a resource's ops run where it is).

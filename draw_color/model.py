@@ -307,6 +307,13 @@ def schedule(config, global_step):
   return kl_weight, learning_rate
 
 
+def gradients(objective, variables):
+  """The gradients of `objective` [] for `variables` as an optimiser's compute_gradients
+  computes them: gated, each op's input gradients together. One device's step keeps the graph
+  it had (ungated it has 30% fewer ops and 2% fewer matmul FLOPs, but ran no faster)."""
+  return tf1.gradients(objective, variables, gate_gradients=True)
+
+
 def adam_step(grads_and_vars, config, learning_rate, global_step):
   """The update of every loss but vaegan: Adam, each gradient clipped to norm config.clip on
   its own (as the original), then the global step + 1. Returns the op.
@@ -415,8 +422,8 @@ def build_draw(images, config, training=True, noise=None):
   objective = gen_loss + kl_weight * latent_loss
   if training and cfg.loss != "vaegan":  # vaegan.build_training adds its three optimisers.
     variables = tf1.trainable_variables()
-    train_op = adam_step(zip(tf1.gradients(objective, variables), variables), cfg,
-                         learning_rate, global_step)
+    train_op = adam_step(zip(gradients(objective, variables), variables), cfg, learning_rate,
+                         global_step)
 
   return DrawGraph(
       canvases=_to_images(canvases),

@@ -86,7 +86,7 @@ def build(images, config, noise, devices):
       part = share(draw, config, weights[k])
       if variables is None:
         variables = tf1.trainable_variables()  # the first tower has created them all
-      grads.append(tf1.gradients(part.gen_loss + kl_weight * part.latent_loss, variables))
+      grads.append(model.gradients(part.gen_loss + kl_weight * part.latent_loss, variables))
     draws.append(draw)
     shares.append(part)
 
