@@ -153,7 +153,8 @@ flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the trai
 # Devices: one, or towers over several that split each training batch.
 flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
 flags.DEFINE_list("devices", None, "Split each training batch across these devices, one tower "
-                  "each, e.g. cpu:0,cpu:1 or gpu:0,gpu:1; one entry is the same as --device.")
+                  "each (train, and a row of bench), e.g. cpu:0,cpu:1 or gpu:0,gpu:1; one "
+                  "entry is the same as --device.")
 
 flags.register_validator(
     "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
@@ -167,10 +168,10 @@ flags.register_validator(
 flags.register_multi_flags_validator(
     ["devices", "device", "loss", "mode"],
     lambda f: not f["devices"] or (
-        f["device"] == "auto" and f["mode"] == "train"
+        f["device"] == "auto" and f["mode"] in ("train", "bench")
         and (len(f["devices"]) == 1 or f["loss"] != "vaegan")),
-    message="--devices is for --mode=train, instead of --device (leave it at auto), and "
-            "--loss=vaegan trains on one device only (its three optimisers are not split "
+    message="--devices is for --mode=train and bench, instead of --device (leave it at auto), "
+            "and --loss=vaegan trains on one device only (its three optimisers are not split "
             "into towers)")
 flags.register_multi_flags_validator(
     ["dataset", "image_size", "crop_size", "split", "eval_split"],
@@ -258,11 +259,12 @@ def model_config_from_flags():
 
 def bench_config_from_flags():
   """FLAGS -> one immutable bench.BenchConfig."""
+  device, devices = devices_from_flags()
   return bench.BenchConfig(
       model=model_config_from_flags(), batch_size=FLAGS.batch_size, steps=FLAGS.bench_steps,
       repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir,
       crop_size=FLAGS.crop_size or datasets.DEFAULTS["celeba"]["crop_size"],  # CelebA always
-      json_path=FLAGS.bench_json, device=FLAGS.device)
+      json_path=FLAGS.bench_json, device=device, devices=devices)
 
 
 def eval_config_from_flags():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from draw_color import bench
 from draw_color import celeba
 from draw_color import model
 from draw_color import runs
@@ -122,3 +123,15 @@ def test_training_on_towers_equals_one_device_and_resumes_on_either(data_dir, tm
   assert found["global_step"] == 4
   for name in expected:
     np.testing.assert_allclose(found[name], expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_bench_times_training_on_towers_and_shows_the_row():
+  config = bench.BenchConfig(model=TINY, batch_size=4, steps=1, repeats=1, data_dir=None,
+                             crop_size=24, json_path=None, device="cpu",
+                             devices=("cpu:0", "cpu:1"))
+  rate = bench._tower_rate(config, log=lambda _: None)  # pylint: disable=protected-access
+  assert rate.unit == "images/s" and rate.median > 0
+  table = bench.table({"train_towers": rate, "towers": ["cpu:0", "cpu:1"],
+                       "train_matmul_gflop_per_step": 1.0, "forward_matmul_gflop_per_step": 0.5,
+                       "limit_images_per_s": 10.0, "fraction_of_limit": 0.5})
+  assert "| training, synthetic data, towers on cpu:0,cpu:1 | " in table
