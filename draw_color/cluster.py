@@ -67,7 +67,10 @@ def parse(text):
   if not spec.get("ps") or not any(spec.get(j) for j in TRAINING_JOBS):
     raise fileio.UserError("TF_CONFIG's cluster needs a ps job and a worker (or chief) job, "
                            "not %s" % ", ".join(sorted(spec)))
-  if job not in ("ps",) + TRAINING_JOBS or not 0 <= index < len(spec.get(job, [])):
+  if job not in ("ps",) + TRAINING_JOBS:
+    raise fileio.UserError("TF_CONFIG's task type is %s; this trainer runs ps, chief and worker "
+                           "tasks" % job)
+  if not 0 <= index < len(spec.get(job, [])):
     raise fileio.UserError("TF_CONFIG's task %s %d is not in its cluster (%s)" % (
         job, index, ", ".join("%s: %d" % (j, len(h)) for j, h in sorted(spec.items()))))
   return Cluster(spec=spec, job=job, index=index)
@@ -86,6 +89,7 @@ def replica(cluster):
 
 
 def name(cluster):
+  """This task as the logs name it, e.g. "worker 1"."""
   return "%s %d" % (cluster.job, cluster.index)
 
 

@@ -135,6 +135,10 @@ def test_a_cluster_trains_as_one_device_would_and_resumes(data_dir, tmp_path):
      "needs a ps job and a worker"),
     ('{"cluster": {"ps": ["a:1"], "worker": ["a:2"]}, "task": {"type": "worker", "index": 1}}',
      "task worker 1 is not in its cluster"),
+    ('{"cluster": {"ps": ["a:1"], "evaluator": ["a:2"]}, "task": {"type": "evaluator", '
+     '"index": 0}}', "needs a ps job and a worker"),
+    ('{"cluster": {"ps": ["a:1"], "worker": ["a:2"], "evaluator": ["a:3"]}, '
+     '"task": {"type": "evaluator", "index": 0}}', "task type is evaluator; this trainer runs ps"),
 ])
 def test_a_bad_tf_config_is_one_line_naming_it(text, message):
   with pytest.raises(UserError, match=message):
