@@ -61,6 +61,7 @@ gif: install
 
 # Training and forward images/s at the reference configuration on synthetic data and through
 # the loader, the loader's rates and the machine's matmul limit; a table, and bench.json (~1 min).
+# FLAGS="--devices=gpu:0,gpu:1" (or cpu:0,cpu:1) adds training on those towers (~30 s more).
 bench: install
 	$(PY) -m draw_color.main --mode=bench --data_dir=$(BENCH_DATA) $(FLAGS)
 

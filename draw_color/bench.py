@@ -31,7 +31,9 @@ BenchConfig = collections.namedtuple(
         "crop_size",  # As training.
         "json_path",  # Where the results go as JSON.
         "device",  # As --device.
-    ])
+        "devices",  # As --devices: two or more add the rate of training on these towers.
+    ],
+    defaults=((),))
 
 Rate = collections.namedtuple("Rate", ["median", "min", "max", "unit"])
 
@@ -122,6 +124,23 @@ def _graph_rates(config, batches, log):
   return results
 
 
+def _tower_rate(config, log):
+  """Training images/s on synthetic data with each batch split across config.devices."""
+  mcfg, b = config.model, config.batch_size
+  devices = runs.tower_devices(config.devices)
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    with tf.device(devices[0]):
+      graph = runs.build_graph(mcfg, 0, devices=devices)
+    synthetic = np.random.default_rng(0).random(
+        (b, mcfg.image_size, mcfg.image_size, mcfg.channels), dtype=np.float32)
+    with tf1.Session(config=runs.session_config(devices)) as sess:
+      sess.run(tf1.global_variables_initializer())
+      log("timing training steps on %d towers (%s)" % (len(devices), ", ".join(devices)))
+      return _time(lambda: sess.run(graph.draw.train_op, {graph.images: synthetic}),
+                   config.steps, config.repeats, b)
+
+
 def _forever(batches, batch_size):
   """Full batches from the loader, epoch after epoch."""
   epoch = 0
@@ -167,6 +186,9 @@ def run(config, log=logging.info):
   else:
     log("no CelebA at %s: skipping the loader rows" % config.data_dir)
   results.update(_graph_rates(config, batches, log))
+  if len(config.devices) > 1:
+    results["train_towers"] = _tower_rate(config, log)
+    results["towers"] = list(config.devices)
   limit = results["matmul"].median / results["train_matmul_gflop_per_step"]  # steps/s
   results["limit_images_per_s"] = limit * config.batch_size
   results["fraction_of_limit"] = results["train"].median / results["limit_images_per_s"]
@@ -178,7 +200,10 @@ def run(config, log=logging.info):
 def table(results):
   """The results as a Markdown table."""
   rows = [("measurement", "median", "min", "max", "unit")]
-  names = [("train", "training, synthetic data"), ("forward", "forward only, synthetic data"),
+  names = [("train", "training, synthetic data"),
+           ("train_towers", "training, synthetic data, towers on %s"
+            % ",".join(results.get("towers", []))),
+           ("forward", "forward only, synthetic data"),
            ("train_celeba", "training, CelebA through the loader"),
            ("cache_build", "loader: cache build"), ("batches", "loader: batches from the cache"),
            ("matmul", "numpy 2048x2048 float32 matmul")]

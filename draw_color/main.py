@@ -3,7 +3,8 @@ or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
 evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the
-library, which never reads FLAGS.
+library, which never reads FLAGS. So is $TF_CONFIG, which cluster tools set for every task:
+--mode=train then runs this process as one task of the cluster (train.RunConfig.cluster).
 """
 
 import os
@@ -19,6 +20,7 @@ from absl import logging
 
 from draw_color import bench
 from draw_color import celeba
+from draw_color import cluster
 from draw_color import datasets
 from draw_color import download
 from draw_color import evaluate
@@ -151,12 +153,29 @@ flags.DEFINE_string("plot_file", "curves.png", "Where --mode=plot writes the PNG
 flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the training curves "
                      "(1: none).", lower_bound=1)
 
-# Device.
+# Devices: one, or towers over several that split each training batch.
 flags.DEFINE_string("device", "auto", "Where the graph runs: auto, cpu or gpu:N.")
+flags.DEFINE_list("devices", None, "Split each training batch across these devices, one tower "
+                  "each (train, and a row of bench), e.g. cpu:0,cpu:1 or gpu:0,gpu:1; one "
+                  "entry is the same as --device.")
 
 flags.register_validator(
     "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
     message="--device must be auto, cpu or gpu:N (N a GPU index, e.g. gpu:0)")
+flags.register_validator(
+    "devices", lambda ds: ds is None or (
+        all(d[:4] in ("cpu:", "gpu:") and d[4:].isdigit() for d in ds)
+        and len(set(ds)) == len(ds) and len({d[:3] for d in ds}) <= 1),
+    message="--devices must be distinct entries of one kind, cpu:N or gpu:N (e.g. cpu:0,cpu:1 "
+            "or gpu:0,gpu:1)")
+flags.register_multi_flags_validator(
+    ["devices", "device", "loss", "mode"],
+    lambda f: not f["devices"] or (
+        f["device"] == "auto" and f["mode"] in ("train", "bench")
+        and (len(f["devices"]) == 1 or f["loss"] != "vaegan")),
+    message="--devices is for --mode=train and bench, instead of --device (leave it at auto), "
+            "and --loss=vaegan trains on one device only (its three optimisers are not split "
+            "into towers)")
 flags.register_multi_flags_validator(
     ["dataset", "image_size", "crop_size", "split", "eval_split"],
     lambda f: f["dataset"] != "mnist" or (
@@ -187,8 +206,33 @@ def data_flag(name):
   return datasets.DEFAULTS[FLAGS.dataset][name] if value is None else value
 
 
+def devices_from_flags():
+  """(--device, towers) as training takes them: --devices of one entry is that --device."""
+  devices = FLAGS.devices or []
+  if len(devices) == 1:
+    return ("cpu" if devices[0].startswith("cpu") else devices[0]), ()
+  return FLAGS.device, tuple(devices)
+
+
+def cluster_from_environment():
+  """The cluster.Cluster of $TF_CONFIG, or None where it is unset; UserError where the flags
+  ask for what a cluster task cannot do."""
+  text = os.environ.get("TF_CONFIG")
+  if not text:
+    return None
+  refused = ["--loss=vaegan"] if FLAGS.loss == "vaegan" else []
+  if FLAGS.devices and len(FLAGS.devices) > 1:
+    refused.append("--devices=" + ",".join(FLAGS.devices))
+  if refused:
+    raise fileio.UserError("TF_CONFIG is set, and a task of a cluster trains on one device with "
+                           "a loss other than vaegan: drop %s or unset TF_CONFIG"
+                           % " and ".join(refused))
+  return cluster.parse(text)
+
+
 def train_config_from_flags():
-  """FLAGS -> one immutable train.RunConfig."""
+  """FLAGS and $TF_CONFIG -> one immutable train.RunConfig."""
+  device, devices = devices_from_flags()
   return train.RunConfig(
       model=model_config_from_flags(), dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
       split=FLAGS.split, crop_size=data_flag("crop_size"), cache_dir=FLAGS.cache_dir,
@@ -196,7 +240,8 @@ def train_config_from_flags():
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
       image_every=FLAGS.image_every, eval_every=FLAGS.eval_every,
-      progress_secs=FLAGS.progress_secs, device=FLAGS.device, flip=FLAGS.flip)
+      progress_secs=FLAGS.progress_secs, device=device, flip=FLAGS.flip, devices=devices,
+      cluster=cluster_from_environment())
 
 
 def model_config_from_flags():
@@ -217,11 +262,12 @@ def model_config_from_flags():
 
 def bench_config_from_flags():
   """FLAGS -> one immutable bench.BenchConfig."""
+  device, devices = devices_from_flags()
   return bench.BenchConfig(
       model=model_config_from_flags(), batch_size=FLAGS.batch_size, steps=FLAGS.bench_steps,
       repeats=FLAGS.bench_repeats, data_dir=FLAGS.data_dir,
       crop_size=FLAGS.crop_size or datasets.DEFAULTS["celeba"]["crop_size"],  # CelebA always
-      json_path=FLAGS.bench_json, device=FLAGS.device)
+      json_path=FLAGS.bench_json, device=device, devices=devices)
 
 
 def eval_config_from_flags():

@@ -288,6 +288,44 @@ def noise_shape(config, batch):
   return [config.timesteps, batch, config.latent_size]
 
 
+def schedule(config, global_step):
+  """The KL's weight and the learning rate at `global_step` ([] int64): ([] float, [] float).
+
+  Functions of the step alone, so that resuming stays exact and every replica of a step
+  (towers.py, cluster.py) uses the same values.
+  """
+  step = tf.cast(global_step, tf.float32)
+  kl_weight = tf.constant(1.0)
+  learning_rate = tf.constant(config.learning_rate)
+  if config.kl_warmup:
+    # KL annealing (Bowman et al. 2016): the posterior first learns to carry information,
+    # then is pulled toward the prior.
+    kl_weight = tf.minimum(1.0, step / config.kl_warmup)
+  if config.lr_decay_steps:
+    learning_rate = config.learning_rate * tf.pow(config.lr_decay_rate,
+                                                  step / config.lr_decay_steps)
+  return kl_weight, learning_rate
+
+
+def gradients(objective, variables):
+  """The gradients of `objective` [] for `variables` as an optimiser's compute_gradients
+  computes them: gated, each op's input gradients together. One device's step keeps the graph
+  it had (ungated it has 30% fewer ops and 2% fewer matmul FLOPs, but ran no faster)."""
+  return tf1.gradients(objective, variables, gate_gradients=True)
+
+
+def adam_step(grads_and_vars, config, learning_rate, global_step):
+  """The update of every loss but vaegan: Adam, each gradient clipped to norm config.clip on
+  its own (as the original), then the global step + 1. Returns the op.
+
+  Built once per graph, outside any name scope, so the slots are `VAR/Adam`, `VAR/Adam_1`
+  and `beta1_power`, `beta2_power` however many devices computed the gradients.
+  """
+  optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=config.beta1)
+  clipped = [(tf.clip_by_norm(g, config.clip), v) for g, v in grads_and_vars if g is not None]
+  return optimizer.apply_gradients(clipped, global_step=global_step)
+
+
 def build_draw(images, config, training=True, noise=None):
   """Builds DRAW over `images` [B, A, A, C] in [0, 1]; returns a DrawGraph.
 
@@ -380,19 +418,12 @@ def build_draw(images, config, training=True, noise=None):
   learning_rate = tf.constant(cfg.learning_rate)
   if training:
     global_step = tf1.train.get_or_create_global_step()
-    step = tf.cast(global_step, tf.float32)
-    if cfg.kl_warmup:
-      # KL annealing (Bowman et al. 2016): the posterior first learns to carry information,
-      # then is pulled toward the prior; a function of the step, so resuming stays exact.
-      kl_weight = tf.minimum(1.0, step / cfg.kl_warmup)
-    if cfg.lr_decay_steps:
-      learning_rate = cfg.learning_rate * tf.pow(cfg.lr_decay_rate, step / cfg.lr_decay_steps)
+    kl_weight, learning_rate = schedule(cfg, global_step)
   objective = gen_loss + kl_weight * latent_loss
   if training and cfg.loss != "vaegan":  # vaegan.build_training adds its three optimisers.
-    optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=cfg.beta1)
-    grads = optimizer.compute_gradients(objective)
-    clipped = [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads if g is not None]
-    train_op = optimizer.apply_gradients(clipped, global_step=global_step)
+    variables = tf1.trainable_variables()
+    train_op = adam_step(zip(gradients(objective, variables), variables), cfg, learning_rate,
+                         global_step)
 
   return DrawGraph(
       canvases=_to_images(canvases),

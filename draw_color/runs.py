@@ -7,8 +7,10 @@ import os
 from absl import logging
 import tensorflow as tf
 
+from draw_color import cluster as clustering
 from draw_color import fileio
 from draw_color import model
+from draw_color import towers
 from draw_color import vaegan
 
 tf1 = tf.compat.v1
@@ -26,12 +28,14 @@ Graph = collections.namedtuple(
         "num_samples",  # [] int32 placeholder, SAMPLES unless fed: S of `samples`.
         "samples",  # [S, A, A, C] final canvases of S draws from the prior, the same every run.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
-    ])
+        "sync",  # cluster.Sync when training as a task of a cluster, else None.
+    ],
+    defaults=(None,))
 
 SAMPLES = 64  # prior samples an evaluation draws unless told otherwise (an 8x8 grid)
 
 
-def build_graph(config, seed, training=True):
+def build_graph(config, seed, training=True, devices=(), cluster=None):
   """Builds DRAW on an images placeholder, eps drawn without state from (seed, noise_step).
 
   noise_step defaults to the global step, so a resumed run draws the same noise as an
@@ -40,6 +44,14 @@ def build_graph(config, seed, training=True):
   alone, so evaluations at different steps draw from the same z. Training with the VAE/GAN
   loss adds the discriminator and the three optimisers (vaegan.py), the prior's z_t drawn
   from (seed, noise_step).
+
+  Training on two or more `devices` (tf device names, tower_devices) splits each batch across
+  them (towers.py); the rest of the graph goes where the caller's device scope puts it,
+  which should be the first of them.
+
+  Training as a task of a `cluster` (cluster.Cluster, under cluster.device_setter's scope)
+  builds its part of each batch (cluster.build): `images` is the part, and sync.whole_batch
+  is fed the whole batch's size.
   """
   a, c = config.image_size, config.channels
   images = tf1.placeholder(tf.float32, [None, a, a, c], name="images")
@@ -47,8 +59,15 @@ def build_graph(config, seed, training=True):
   global_step = tf1.train.get_or_create_global_step()
   noise_step = tf1.placeholder_with_default(global_step, [], name="noise_step")
   key = tf.stack([tf.constant(seed, tf.int64), noise_step])
-  noise = tf.random.stateless_normal(model.noise_shape(config, batch), seed=key)
-  draw = model.build_draw(images, config, training, noise)
+  sync = None
+  if training and cluster:
+    draw, sync = clustering.build(images, config, key, cluster)
+  else:
+    noise = tf.random.stateless_normal(model.noise_shape(config, batch), seed=key)
+    if training and len(devices) > 1:
+      draw = towers.build(images, config, noise, devices)
+    else:
+      draw = model.build_draw(images, config, training, noise)
   num_samples = tf1.placeholder_with_default(SAMPLES, [], name="num_samples")
   prior = tf.random.stateless_normal(
       [config.timesteps, num_samples, config.latent_size],
@@ -56,7 +75,7 @@ def build_graph(config, seed, training=True):
   samples = model.build_sampler(num_samples, config, noise=prior).canvases[-1]  # [S, A, A, C]
   graph = Graph(images=images, noise_step=noise_step, draw=draw,
                 final_canvas=draw.canvases[-1], num_samples=num_samples, samples=samples,
-                vaegan=None)
+                vaegan=None, sync=sync)
   if not (training and config.loss == "vaegan"):
     return graph
   # A key of its own, so the samples' z_t are not the reconstructions' eps.
@@ -181,5 +200,26 @@ def device_scope(device):
   return "/gpu:%d" % index
 
 
-def session_config():
+def tower_devices(devices):
+  """--devices (["cpu:0", "cpu:1"] or ["gpu:0", "gpu:1"]) -> tf device names; UserError
+  naming an entry for a GPU that TensorFlow does not see."""
+  gpus = len(tf.config.list_physical_devices("GPU"))
+  names = []
+  for device in devices:
+    kind, index = device.split(":")
+    if kind == "gpu" and int(index) >= gpus:
+      raise fileio.UserError(
+          "--devices=%s names %s but TensorFlow sees %d GPU(s); install tensorflow[and-cuda] "
+          "and check nvidia-smi, or use cpu:0,cpu:1" % (",".join(devices), device, gpus))
+    names.append("/%s:%d" % (kind, int(index)))
+  return names
+
+
+def session_config(devices=()):
+  """The session's options; `devices` (tf device names) that name /cpu:N with N > 0 split
+  the machine's CPU into N + 1 devices, so that towers can run on them (they share its
+  cores and thread pools)."""
+  cpus = max([int(d.split(":")[1]) + 1 for d in devices if d.startswith("/cpu:")], default=1)
+  if cpus > 1:
+    return tf1.ConfigProto(allow_soft_placement=True, device_count={"CPU": cpus})
   return tf1.ConfigProto(allow_soft_placement=True)

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import cluster
 from draw_color import datasets
 from draw_color import evaluate
 from draw_color import fileio
@@ -41,8 +42,12 @@ RunConfig = collections.namedtuple(
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
         "flip",  # Mirror each training image left-right in a random half of the epochs.
+        "devices",  # Towers: "cpu:N" or "gpu:N" each, the batch split across them
+        #             (towers.py); fewer than two: one graph on `device`.
+        "cluster",  # cluster.Cluster of TF_CONFIG: this process is one task of a cluster
+        #             (cluster.py); None: it trains alone.
     ],
-    defaults=(False,))
+    defaults=(False, (), None))
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
@@ -111,10 +116,11 @@ def _duration(seconds):
 
 
 class _Progress:
-  """Prints a progress line every `every` seconds: position, losses, images/s, ETA."""
+  """Prints a progress line every `every` seconds: position, losses, images/s, ETA; after
+  `prefix` (a cluster task's name)."""
 
-  def __init__(self, every, first_step, last_step, steps_per_epoch, epochs):
-    self.every, self.last_step = every, last_step
+  def __init__(self, every, first_step, last_step, steps_per_epoch, epochs, prefix=""):
+    self.every, self.last_step, self.prefix = every, last_step, prefix
     self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
     self.mark_time, self.mark_step = time.time(), first_step
     self.images = 0
@@ -125,8 +131,8 @@ class _Progress:
     now = time.time()
     if self.rate is None and not force:
       # The first run of a session includes TensorFlow's graph optimisation: time it apart.
-      logging.info("step %d took %.1f s (the first step also optimises the graph)", step,
-                   now - self.mark_time)
+      logging.info("%sstep %d took %.1f s (the first step also optimises the graph)",
+                   self.prefix, step, now - self.mark_time)
       self.mark_time, self.mark_step, self.rate = now, step, 0.0
       return
     self.images += batch
@@ -137,10 +143,12 @@ class _Progress:
     self.rate = self.images / elapsed
     eta = (self.last_step - step) / steps_per_sec if steps_per_sec else float("inf")
     epoch, in_epoch = divmod(step - 1, self.steps_per_epoch)
-    logging.info("epoch %d/%d  step %d/%d (%d/%d in epoch)  %s  %.0f img/s  ETA %s",
-                 epoch + 1, self.epochs, step, self.last_step, in_epoch + 1,
-                 self.steps_per_epoch, "  ".join("%s %.2f" % v for v in values), self.rate,
-                 _duration(eta))
+    fields = (["%sepoch %d/%d" % (self.prefix, epoch + 1, self.epochs),
+               "step %d/%d (%d/%d in epoch)" % (step, self.last_step, in_epoch + 1,
+                                                self.steps_per_epoch)]
+              + ["%s %.2f" % v for v in values]
+              + ["%.0f img/s" % self.rate, "ETA %s" % _duration(eta)])
+    logging.info("%s", "  ".join(fields))
     self.mark_time, self.mark_step, self.images = now, step, 0
 
 
@@ -221,21 +229,29 @@ def _evaluate(sess, graph, valid, cfg, step, writer):
 
 
 def train(config):
-  """Trains (or resumes) DRAW as `config` says; returns the final step."""
+  """Trains (or resumes) DRAW as `config` says; returns the final step. A ps task of a
+  cluster serves its variables instead and never returns."""
   cfg, mcfg = config, config.model
-  check_hparams(cfg.logdir, cfg)
-  latest = runs.readable_checkpoint(cfg.logdir)
-  # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
-  for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
-    for path in fileio.remove_temporaries(folder):
-      logging.info("removed %s, left by a run killed while writing it", path)
+  if cfg.cluster and cfg.cluster.job == "ps":
+    cluster.serve(cfg.cluster)
+  part = cluster.replica(cfg.cluster) if cfg.cluster else (0, 1)  # (this task's, tasks)
+  chief = part[0] == 0
+  # Only the chief touches the logdir: the other tasks may not even see it.
+  latest = None
+  if chief:
+    check_hparams(cfg.logdir, cfg)
+    latest = runs.readable_checkpoint(cfg.logdir)
+    # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
+    for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
+      for path in fileio.remove_temporaries(folder):
+        logging.info("removed %s, left by a run killed while writing it", path)
   data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
                        cfg.cache_dir, log=logging.info)
   valid = None
-  if cfg.eval_every:
+  if cfg.eval_every and chief:
     valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
                           cfg.cache_dir, log=logging.info)
-  batches = celeba.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip)
+  batches = celeba.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip, part=part)
   fixed = celeba.fixed_batch(data, min(FIXED_BATCH, len(data)))
   last_step = cfg.epochs * batches.steps_per_epoch
   if cfg.max_steps:
@@ -243,21 +259,35 @@ def train(config):
   logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
                len(data), cfg.split, batches.steps_per_epoch, last_step)
 
-  device = runs.device_scope(cfg.device)
+  devices = runs.tower_devices(cfg.devices) if len(cfg.devices) > 1 else []
+  if devices:
+    logging.info("each batch split across %d towers on %s", len(devices), ", ".join(devices))
+  if cfg.cluster:
+    server = cluster.start_server(cfg.cluster)
+    target, session_config = server.target, cluster.session_config(cfg.cluster)
+    device = cluster.device_setter(cfg.cluster)
+    logging.info("%s: training part %d of %d of each batch%s", cluster.name(cfg.cluster),
+                 part[0] + 1, part[1], "; the chief" if chief else
+                 "; the chief writes the checkpoints, summaries and pictures")
+  else:
+    target, session_config = "", runs.session_config(devices)
+    device = devices[0] if devices else runs.device_scope(cfg.device)
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
-    with tf.device(device):
-      graph = runs.build_graph(mcfg, cfg.seed)
+    with tf1.device(device):  # tf1's: a cluster's device setter is a function
+      graph = runs.build_graph(mcfg, cfg.seed, devices=devices, cluster=cfg.cluster)
       # Per image, so that the progress line does not jump at a smaller last batch.
       gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
     # Relative paths in `checkpoint`, so that a copied or moved logdir resumes from its own files.
-    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
+    # In a cluster the device setter puts its ops, and so the files, on this task.
+    with tf1.device(device if cfg.cluster else None):
+      saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
     init = tf1.global_variables_initializer()
-    writer = tf1.summary.FileWriter(cfg.logdir)
+    writer = tf1.summary.FileWriter(cfg.logdir) if chief else None
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
-    with tf1.Session(config=runs.session_config()) as sess, _Interrupt():
+    with tf1.Session(target, config=session_config) as sess, _Interrupt():
       if latest:
         runs.restore(sess, latest, cfg.logdir, saver)
         # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
@@ -265,17 +295,19 @@ def train(config):
         listed = runs.checkpoints(cfg.logdir)
         saver.recover_last_checkpoints(listed[listed.index(latest):][::-1])
         logging.info("resumed from %s", latest)
-      else:
+      elif chief:
         sess.run(init)
         writer.add_graph(tf1.get_default_graph())
-      # Again on resume: the settings a resumed run may change (epochs, data_dir, the
-      # optimiser's) are recorded as they now are.
-      write_hparams(cfg)
+      if chief:
+        # Again on resume: the settings a resumed run may change (epochs, data_dir, the
+        # optimiser's) are recorded as they now are.
+        write_hparams(cfg)
       draw = graph.draw
-      step = int(sess.run(draw.global_step))
+      # In a cluster the other tasks wait here until the chief has its variables.
+      step = int(sess.run(graph.sync.start if graph.sync else draw.global_step))
       save_path = os.path.join(cfg.logdir, "model.ckpt")
       progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
-                           cfg.epochs)
+                           cfg.epochs, "" if chief else cluster.name(cfg.cluster) + ": ")
       fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss,
                  {"schedule/kl_weight": draw.kl_weight,
                   "schedule/learning_rate": draw.learning_rate}]
@@ -288,39 +320,59 @@ def train(config):
         while step < last_step:
           epoch, start = divmod(step, batches.steps_per_epoch)
           for batch in batches.epoch(epoch, start):
-            _, gen, lat, loss, schedule, extra = sess.run(fetches + [adversarial],
-                                                          {graph.images: batch})
+            feed = {graph.images: batch}
+            if graph.sync:
+              feed[graph.sync.whole_batch] = batches.whole_size(step % batches.steps_per_epoch)
+            _, gen, lat, loss, schedule, extra = sess.run(fetches + [adversarial], feed)
             step += 1
+            # An empty part (a last batch smaller than the tasks) reports NaN means.
             bad = [v for v in [loss] + list(extra.values()) if not np.isfinite(v)]
-            if bad:
+            if bad and len(batch):
               raise fileio.UserError(
                   "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
                   "lower --learning_rate or --clip" % (bad[0], step, cfg.logdir))
-            scalars = {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}
-            scalars.update(schedule)
-            scalars.update(extra)
-            writer.add_summary(imaging.scalar_summary(scalars), step)
+            # The other tasks' losses are of their parts: only the chief shows its own.
             shown = [(gen_label, gen), ("latent", lat)] + [
                 (label, extra[tag]) for tag, (_, label) in VAEGAN_SCALARS.items()
-                if label and tag in extra]
+                if label and tag in extra] if chief else []
             progress.update(step, len(batch), shown, force=step == last_step)
-            if graph.vaegan:
-              collapse.update(step, extra["vaegan/real_accuracy"],
-                              extra["vaegan/fake_accuracy"])
-            if step % cfg.image_every == 0 or step == last_step:
-              _save_canvases(sess, graph, fixed, cfg, step, writer)
-            if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
-              _evaluate(sess, graph, valid, cfg, step, writer)
-            if step % cfg.checkpoint_every == 0 or step == last_step:
-              _save(sess, saver, save_path, draw.global_step)
+            if chief:
+              _chief_outputs(sess, graph, step, last_step, fixed, valid, cfg, writer, saver,
+                             save_path, (gen, lat, loss, schedule, extra), collapse)
             if step == last_step:
               break
       except KeyboardInterrupt:
-        # The global step, not `step`: an interrupted sess.run may or may not have applied.
-        path = _save(sess, saver, save_path, draw.global_step)
-        logging.info("interrupted; saved %s; run the same command to resume", path)
+        if chief:
+          # The global step, not `step`: an interrupted sess.run may or may not have applied.
+          path = _save(sess, saver, save_path, draw.global_step)
+          logging.info("interrupted; saved %s; run the same command to resume", path)
         raise
       finally:
-        writer.close()
-  logging.info("done: step %d, checkpoints in %s", step, cfg.logdir)
+        if writer:
+          writer.close()
+  if chief:
+    logging.info("done: step %d, checkpoints in %s", step, cfg.logdir)
+  else:
+    logging.info("%s: done at step %d; the chief wrote the checkpoints",
+                 cluster.name(cfg.cluster), step)
   return step
+
+
+def _chief_outputs(sess, graph, step, last_step, fixed, valid, cfg, writer, saver, save_path,
+                   values, collapse):
+  """After step `step`: its summaries, the collapse warning (VAE/GAN), and the pictures,
+  evaluation and checkpoint when they are due. `values`: the step's (generation per image,
+  latent, loss, {schedule tag: value}, {VAE/GAN tag: value})."""
+  gen, lat, loss, schedule, extra = values
+  scalars = {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}
+  scalars.update(schedule)
+  scalars.update(extra)
+  writer.add_summary(imaging.scalar_summary(scalars), step)
+  if graph.vaegan:
+    collapse.update(step, extra["vaegan/real_accuracy"], extra["vaegan/fake_accuracy"])
+  if step % cfg.image_every == 0 or step == last_step:
+    _save_canvases(sess, graph, fixed, cfg, step, writer)
+  if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
+    _evaluate(sess, graph, valid, cfg, step, writer)
+  if step % cfg.checkpoint_every == 0 or step == last_step:
+    _save(sess, saver, save_path, graph.draw.global_step)

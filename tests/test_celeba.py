@@ -212,6 +212,24 @@ def test_batches_resume_mid_epoch_equals_tail_of_epoch():
     next(batches.epoch(2, start_step=6))
 
 
+def test_parts_of_batches_are_disjoint_and_make_up_each_batch_in_order():
+  images = _numbered_images(23)
+  whole = celeba.Batches(images, batch_size=5, seed=2, flip=True)
+  parts = [celeba.Batches(images, batch_size=5, seed=2, flip=True, part=(k, 3))
+           for k in range(3)]
+  for step, batch in enumerate(whole.epoch(1)):
+    pieces = [list(p.epoch(1))[step] for p in parts]
+    # 5 images as 2, 2, 1; the last batch, 3, as 1, 1, 1.
+    assert [len(p) for p in pieces] == ([2, 2, 1] if len(batch) == 5 else [1, 1, 1])
+    np.testing.assert_array_equal(np.concatenate(pieces), batch)
+    assert whole.whole_size(step) == len(batch)
+
+
+def test_part_bounds_cut_larger_parts_first():
+  assert [celeba.part_bounds(7, k, 3) for k in range(3)] == [(0, 3), (3, 5), (5, 7)]
+  assert [celeba.part_bounds(1, k, 2) for k in range(2)] == [(0, 1), (1, 1)]
+
+
 def test_batches_values_are_uint8_over_255():
   images = np.random.default_rng(0).integers(0, 256, [9, 4, 4, 3], dtype=np.uint8)
   expected = images / np.float32(255)  # [9, 4, 4, 3]

@@ -55,6 +55,10 @@ def test_bad_flag_values_are_refused_at_parse_time():
   assert_one_line_error(run_main("--compat=nonsense"), "compat")
   assert_one_line_error(run_main("--device=tpu"), "--device must be auto, cpu or gpu:N")
   assert_one_line_error(run_main("--read_n=1"), "read_n")
+  assert_one_line_error(run_main("--devices=cpu:0,gpu:1"),
+                        "--devices must be distinct entries of one kind")
+  assert_one_line_error(run_main("--devices=cpu:0,cpu:1", "--loss=vaegan"),
+                        "--loss=vaegan trains on one device only")
 
 
 def test_missing_data_is_one_line_naming_the_path(tmp_path):
