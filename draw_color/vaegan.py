@@ -16,7 +16,7 @@ average that minimises the pixel L2. The losses, per image and averaged over the
 Three optimisers (the paper's algorithm 1; Adam, or RMSProp as the authors' code), each on
 its own variables, all from the gradients of the same batch:
 
-  encoder (encoder, read, mu, log_sigma)   L_prior + L_llike
+  encoder (encoder, read, mu, log_sigma)   L_prior + L_llike (L_prior weighted by --kl_warmup)
   decoder (decoder, write)                 gamma * L_llike + L_GAN_dec
   discriminator (discriminator)            L_GAN
 
@@ -168,11 +168,12 @@ def balance(real_cost, fake_cost):
   return tf.logical_or(update_dis, neither), tf.logical_or(update_dec, neither)
 
 
-def _optimizer(config, name):
-  # Named, so each optimiser's slots are told apart in the checkpoint.
+def _optimizer(config, learning_rate, name):
+  # Named, so each optimiser's slots are told apart in the checkpoint. learning_rate: the
+  # DrawGraph's, so --lr_decay_steps holds here as for the other losses.
   if config.vaegan_optimizer == "rmsprop":
-    return tf1.train.RMSPropOptimizer(config.learning_rate, name="RMSProp_" + name)
-  return tf1.train.AdamOptimizer(config.learning_rate, beta1=config.beta1, name="Adam_" + name)
+    return tf1.train.RMSPropOptimizer(learning_rate, name="RMSProp_" + name)
+  return tf1.train.AdamOptimizer(learning_rate, beta1=config.beta1, name="Adam_" + name)
 
 
 def build_training(images, draw, config, prior_noise):
@@ -204,7 +205,7 @@ def build_training(images, draw, config, prior_noise):
                         + tf.reduce_mean(tf.nn.softplus(l_recon))
                         + tf.reduce_mean(tf.nn.softplus(l_prior)))
   gan_loss = tf.reduce_mean(tf.nn.softplus(-l_recon)) + tf.reduce_mean(tf.nn.softplus(-l_prior))
-  encoder_loss = draw.latent_loss + llike
+  encoder_loss = draw.kl_weight * draw.latent_loss + llike  # --kl_warmup as for the others
   decoder_loss = cfg.vaegan_gamma * llike + gan_loss
 
   fake = tf.concat([l_recon, l_prior], 0)  # [2B]
@@ -217,7 +218,7 @@ def build_training(images, draw, config, prior_noise):
   for loss, variables, name, update in zip(
       (encoder_loss, decoder_loss, discriminator_loss), _partition(),
       ("encoder", "decoder", "discriminator"), (tf.constant(True), update_dec, update_dis)):
-    optimizer = _optimizer(cfg, name)
+    optimizer = _optimizer(cfg, draw.learning_rate, name)
     grads = optimizer.compute_gradients(loss, var_list=variables)
     steps.append((optimizer, [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads
                               if g is not None], update))

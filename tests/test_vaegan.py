@@ -296,3 +296,24 @@ def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradien
   np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
   assert all(g is not None and np.abs(g).max() > 0 for g in enc)
   assert all(g is not None and np.abs(g).max() > 0 for g in dec)
+
+
+def test_vaegan_follows_the_warm_up_and_decay_schedules():
+  config = TINY._replace(kl_warmup=10, lr_decay_steps=4, lr_decay_rate=0.5)
+  with tf.Graph().as_default():
+    graph = runs.build_graph(config, 0)
+    v = graph.vaegan
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      sess.run(graph.draw.global_step.assign(6))
+      encoder, latent, feature, lr = sess.run(
+          [v.encoder_loss, graph.draw.latent_loss, v.feature_loss, graph.draw.learning_rate],
+          {graph.images: faces()})
+      before = sess.run(tf1.trainable_variables())
+      sess.run(v.train_op, {graph.images: faces()})
+      after = sess.run(tf1.trainable_variables())
+  assert lr == pytest.approx(config.learning_rate * 0.5**(6 / 4), rel=1e-5)
+  assert encoder == pytest.approx(0.6 * latent + feature, rel=1e-4)
+  # Adam's first step moves each weight by about the rate: the decayed one, not the flag's.
+  steps = np.concatenate([np.abs(a - b).ravel() for a, b in zip(after, before)])
+  assert steps.max() <= lr * 1.01 and steps.max() > lr * 0.5
