@@ -1,5 +1,5 @@
-"""Colour DRAW: `python -m draw_color.main --mode=train|eval|gif|sample|data|bench|plot [--flags]`,
-or `draw-color` once installed.
+"""Colour DRAW: `python -m draw_color.main --mode=MODE [--flags]` (train, eval, gif, sample,
+data, bench, plot or export), or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
 evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the
@@ -24,6 +24,7 @@ from draw_color import cluster
 from draw_color import datasets
 from draw_color import download
 from draw_color import evaluate
+from draw_color import export
 from draw_color import fileio
 from draw_color import gif
 from draw_color import mnist
@@ -35,11 +36,13 @@ from draw_color import vaegan
 FLAGS = flags.FLAGS
 
 # What to do.
-flags.DEFINE_enum("mode", "train", ["train", "eval", "gif", "sample", "data", "bench", "plot"],
+flags.DEFINE_enum("mode", "train",
+                  ["train", "eval", "gif", "sample", "data", "bench", "plot", "export"],
                   "What to run: train (or resume) the model; eval: the logdir's latest "
                   "checkpoint on --eval_split; gif: pictures of how it draws and samples; "
                   "sample: only its samples; data: download CelebA into --data_dir; bench: "
-                  "measure the speed; plot: the training and valid curves as PNG.")
+                  "measure the speed; plot: the training and valid curves as PNG; export: the "
+                  "logdir's weights without optimiser slots into --export_dir.")
 
 # Model: the DRAW graph (docs/reference.md; defaults are the original's sizes).
 flags.DEFINE_integer("timesteps", 10, "T, the number of glimpses and canvas updates.",
@@ -140,6 +143,10 @@ flags.DEFINE_integer("num_faces", 64, "How many of the 64 fixed test faces --mod
 flags.DEFINE_integer("gif_scale", 2, "Integer upscaling of the pictures, so windows show.",
                      lower_bound=1)
 
+# Export (--mode=export): weights to ship, read by eval, gif and sample like a run.
+flags.DEFINE_string("export_dir", None, "Where --mode=export writes the weights and "
+                    "hparams.json of --logdir's newest checkpoint (a new folder).")
+
 # Benchmark (--mode=bench): the model flags give the configuration, the reference by default.
 flags.DEFINE_integer("bench_steps", 10, "Training steps in each timed run.", lower_bound=1)
 flags.DEFINE_integer("bench_repeats", 5, "Timed runs of each measurement (median reported).",
@@ -190,6 +197,9 @@ flags.register_multi_flags_validator(
         and f["mode"] != "bench"),
     message="--loss=vaegan needs an --image_size divisible by 8 (the discriminator halves it 3 "
             "times) and is not benchmarked by --mode=bench")
+flags.register_multi_flags_validator(
+    ["mode", "export_dir"], lambda f: f["mode"] != "export" or f["export_dir"],
+    message="--mode=export needs --export_dir, the folder the weights go to")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -310,6 +320,9 @@ def main(argv):
       gif.make_samples(gif_config_from_flags())
     elif FLAGS.mode == "data":
       download.download(FLAGS.data_dir, log=logging.info)
+    elif FLAGS.mode == "export":
+      path, step = export.export(FLAGS.logdir, FLAGS.export_dir)
+      logging.info("wrote step %d of %s as %s", step, FLAGS.logdir, path)
     elif FLAGS.mode == "plot":
       logging.info("wrote %s", plot.plot(plot_config_from_flags()))
     else:
