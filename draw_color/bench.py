@@ -17,6 +17,7 @@ from draw_color import celeba
 from draw_color import fileio
 from draw_color import model
 from draw_color import runs
+from draw_color import objectives
 
 tf1 = tf.compat.v1
 
@@ -102,7 +103,7 @@ def _graph_rates(config, batches, log):
     tf1.set_random_seed(0)
     with tf.device(runs.device_scope(config.device)):
       x = tf1.placeholder(tf.float32, [b, mcfg.image_size, mcfg.image_size, mcfg.channels])
-      graph = model.build_draw(x, mcfg)
+      graph = objectives.minimize(model.build_draw(x, mcfg), mcfg)
     train_flops = matmul_flops(_ops_needed([graph.train_op]))
     forward_flops = matmul_flops(_ops_needed([graph.loss]))
     results["train_matmul_gflop_per_step"] = train_flops / 1e9

@@ -100,8 +100,7 @@ def _run(config, mcfg, checkpoint, batch=None):
       if batch is not None:
         eps = np.random.default_rng([seed, 1]).standard_normal(
             model.noise_shape(mcfg, len(batch)))  # [T, B, Z], or [B, Z] under B3
-        drawn = model.build_draw(tf.constant(batch), mcfg, training=False,
-                                 noise=tf.constant(eps, tf.float32))
+        drawn = model.build_draw(tf.constant(batch), mcfg, noise=tf.constant(eps, tf.float32))
         fetches.update(canvases=drawn.canvases, read_windows=drawn.read_windows,
                        write_windows=drawn.write_windows)
     with tf1.Session(config=runs.session_config()) as sess:

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from draw_color import evaluate
+from draw_color import objectives
 from draw_color import gif
 from draw_color import model
 from draw_color import runs
@@ -26,7 +27,7 @@ tf1 = tf.compat.v1
 TINY = model.ModelConfig(image_size=16, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
                          write_n=3, loss="vaegan", vaegan_gamma=0.5, vaegan_layer=3,
                          vaegan_channels=2)
-SCOPES = {"encoder_op": vaegan.ENCODER_SCOPES, "decoder_op": vaegan.DECODER_SCOPES,
+SCOPES = {"encoder_op": objectives.ENCODER_SCOPES, "decoder_op": objectives.DECODER_SCOPES,
           "discriminator_op": (vaegan.DISCRIMINATOR_SCOPE,)}
 
 
@@ -136,7 +137,7 @@ def test_losses_and_accuracies_match_numpy(pixel):
 ])
 def test_balancing_rule_decisions(real, fake, dis, dec):
   with tf.Graph().as_default():
-    decision = vaegan.balance(tf.constant(real), tf.constant(fake))
+    decision = objectives.balance(tf.constant(real), tf.constant(fake))
     with tf1.Session() as sess:
       assert tuple(sess.run(decision)) == (dis, dec)
 
@@ -146,7 +147,7 @@ def test_balancing_rule_decisions(real, fake, dis, dec):
 def test_balanced_rmsprop_step_updates_what_the_rule_says(monkeypatch, equilibrium, dis, dec):
   # At initialisation both costs are near log 2 = 0.69: an equilibrium of 5 puts the
   # discriminator far ahead, one of -5 the decoder far behind.
-  monkeypatch.setattr(vaegan, "EQUILIBRIUM", equilibrium)
+  monkeypatch.setattr(objectives, "EQUILIBRIUM", equilibrium)
   config = TINY._replace(vaegan_balance=True, vaegan_optimizer="rmsprop")
   with tf.Graph().as_default():
     tf1.set_random_seed(0)
@@ -283,8 +284,8 @@ def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradien
     # Dis of the three, handed over explicitly: the prior's samples, not the canvases twice.
     _, logits = vaegan.discriminator(
         tf.concat([graph.images, graph.final_canvas, v.samples], 0), TINY)
-    encoder = [x for x in tf1.trainable_variables() if top_scope(x) in vaegan.ENCODER_SCOPES]
-    decoder = [x for x in tf1.trainable_variables() if top_scope(x) in vaegan.DECODER_SCOPES]
+    encoder = [x for x in tf1.trainable_variables() if top_scope(x) in objectives.ENCODER_SCOPES]
+    decoder = [x for x in tf1.trainable_variables() if top_scope(x) in objectives.DECODER_SCOPES]
     # The features reach the encoder only through x~, and the GAN loss of x~ the decoder.
     l_recon = tf.split(v.logits, 3)[1]
     to_encoder = tf.gradients(v.feature_loss, encoder)
