@@ -14,10 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import datasets
 from draw_color import fileio
 from draw_color import model
-from draw_color import runs
 from draw_color import objectives
+from draw_color import runs
 
 tf1 = tf.compat.v1
 
@@ -167,7 +168,7 @@ def _loader_rates(config, log):
       samples.append(len(images) / (time.perf_counter() - start))
     results["cache_build"] = _rate(samples, "images/s")
     images = np.asarray(images)  # the cache stays in the page cache when training reads it
-  batches = celeba.Batches(images, config.batch_size, seed=0)
+  batches = datasets.Batches(images, config.batch_size, seed=0)
   stream = _forever(batches, config.batch_size)
   results["batches"] = _time(lambda: next(stream), 200, config.repeats, config.batch_size)
   log("loader: %d images" % len(images))

@@ -8,7 +8,7 @@ training tasks are the chief (if the cluster has a "chief" job) and then the wor
 that order; the first of them is the chief, which alone initialises or restores the
 variables and writes checkpoints, summaries and pictures.
 
-A step, with K training tasks: each task cuts the step's batch as celeba.part_bounds says,
+A step, with K training tasks: each task cuts the step's batch as datasets.part_bounds says,
 computes the gradient of K times its part's share of the whole batch's objective
 (towers.share) and puts it into one ConditionalAccumulator per variable on the parameter
 servers. The chief takes the mean of the K gradients of each variable, which is the

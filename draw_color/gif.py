@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import datasets
 from draw_color import fileio
 from draw_color import images as imaging
 from draw_color import mnist
@@ -46,11 +47,11 @@ GifConfig = collections.namedtuple(
         "seed",  # Noise of the reconstructions and the samples.
         "gif_scale",  # Integer upscaling of every picture, so the windows show.
         "device",  # "auto", "cpu" or "gpu:N".
-        "num_faces",  # How many of the fixed batch's faces the pictures show (at most BATCH).
+        "num_faces",  # How many of the fixed batch's faces the pictures show (at most
+        #               datasets.FIXED_BATCH).
     ],
     defaults=(64,))
 
-BATCH = 64  # the original's 8x8 picture grid
 STEPS_FACES = 8  # rows of steps.png
 OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
 
@@ -67,16 +68,17 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
   if dataset == "mnist":
     # Evenly spaced, not the first: some copies of the test split are sorted by digit.
     digits = mnist.load(data_dir, "test")  # [N, 28, 28, 1]
-    digits = digits[::max(1, len(digits) // BATCH)]
-    return celeba.fixed_batch(digits, min(BATCH, len(digits)))
+    digits = digits[::max(1, len(digits) // datasets.FIXED_BATCH)]
+    return datasets.fixed_batch(digits, min(datasets.FIXED_BATCH, len(digits)))
   try:
     paths = celeba.list_images(data_dir, "test", log=logging.info)
   except fileio.UserError:
     # Any problem other than an empty test split recurs here and is reported.
     paths = celeba.list_images(data_dir, "all", log=logging.info)
     logging.info("no test images in %s; using the first of all its images", data_dir)
-  pixels = np.stack([celeba.preprocess(p, crop_size, image_size) for p in paths[:BATCH]])
-  return celeba.fixed_batch(pixels, len(pixels))
+  pixels = np.stack([celeba.preprocess(p, crop_size, image_size)
+                     for p in paths[:datasets.FIXED_BATCH]])
+  return datasets.fixed_batch(pixels, len(pixels))
 
 
 def _run(config, mcfg, checkpoint, batch=None):

@@ -10,7 +10,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from draw_color import celeba
 from draw_color import cluster
 from draw_color import datasets
 from draw_color import evaluate
@@ -57,7 +56,6 @@ ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_si
 # order (or mirrored): a resumed run may not change them (the crop only matters to CelebA).
 DATA_ORDER = (("data", "dataset"), ("data", "split"), ("data", "crop_size"),
               ("training", "batch_size"), ("training", "seed"), ("training", "flip"))
-FIXED_BATCH = 64  # the original's 8x8 picture grid
 # VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
 COLLAPSE_STEPS = 200
 # VAE/GAN: the scalars logged every step, {TensorBoard tag: (VaeGan field, progress label)}.
@@ -251,8 +249,8 @@ def train(config):
   if cfg.eval_every and chief:
     valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
                           cfg.cache_dir, log=logging.info)
-  batches = celeba.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip, part=part)
-  fixed = celeba.fixed_batch(data, min(FIXED_BATCH, len(data)))
+  batches = datasets.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip, part=part)
+  fixed = datasets.fixed_batch(data, min(datasets.FIXED_BATCH, len(data)))
   last_step = cfg.epochs * batches.steps_per_epoch
   if cfg.max_steps:
     last_step = min(last_step, cfg.max_steps)

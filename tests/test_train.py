@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from draw_color import celeba
+from draw_color import datasets
 from draw_color import model
 from draw_color import runs
 from draw_color import train
@@ -66,7 +66,7 @@ def test_mismatched_architecture_is_refused_naming_each_flag(data_dir, tmp_path)
 
 def interrupt_at(monkeypatch, bad_step, exception=None, batch_values=None):
   """Makes the training batches raise `exception` or take `batch_values` at `bad_step`."""
-  epoch = celeba.Batches.epoch
+  epoch = datasets.Batches.epoch
 
   def patched(self, epoch_index, start_step=0):
     for i, batch in enumerate(epoch(self, epoch_index, start_step)):
@@ -77,7 +77,7 @@ def interrupt_at(monkeypatch, bad_step, exception=None, batch_values=None):
         batch = np.full_like(batch, batch_values)
       yield batch
 
-  monkeypatch.setattr(celeba.Batches, "epoch", patched)
+  monkeypatch.setattr(datasets.Batches, "epoch", patched)
 
 
 def test_ctrl_c_checkpoints_and_the_run_resumes(data_dir, tmp_path, monkeypatch):
