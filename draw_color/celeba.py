@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from draw_color.fileio import UserError, atomic_path, write_json
+from draw_color.progress import Progress
 
 SPLITS = ("train", "valid", "test", "all")
 _PARTITION_IDS = {"train": "0", "valid": "1", "test": "2"}  # list_eval_partition.txt codes
@@ -183,7 +184,8 @@ def _build(path, paths, crop_size, image_size, workers, log):
   chunk = max(1, min(256, -(-n // (4 * workers))))  # several chunks per worker, for balance
   chunks = [paths[i:i + chunk] for i in range(0, n, chunk)]
   kept, skipped = [], []
-  start = last_log = time.monotonic()
+  start = time.monotonic()
+  shown = Progress(2., total=n)
   with atomic_path(path) as tmp:
     images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                        shape=(n, image_size, image_size, 3))
@@ -204,11 +206,9 @@ def _build(path, paths, crop_size, image_size, workers, log):
             images[len(kept)] = chunk_images[k]
             kept.append(chunk_path)
         done += len(chunk_paths)
-        now = time.monotonic()
-        if now - last_log >= 2. and done < n:
-          last_log = now
-          rate = done / (now - start)
-          log(f"  {done:,}/{n:,} images, {rate:,.0f} images/s, ETA {(n - done) / rate:,.0f} s")
+        tick = shown.update(done)
+        if tick:
+          log(f"  {done:,}/{n:,} images, {tick.rate:,.0f} images/s, ETA {tick.eta:,.0f} s")
     finally:
       # Otherwise an error (or Ctrl-C) would first wait for every queued chunk to be decoded.
       pool.shutdown(cancel_futures=True)

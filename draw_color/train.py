@@ -4,7 +4,6 @@ import collections
 import json
 import os
 import signal
-import time
 
 from absl import logging
 import numpy as np
@@ -16,6 +15,7 @@ from draw_color import evaluate
 from draw_color import fileio
 from draw_color import images as imaging
 from draw_color import model
+from draw_color import progress
 from draw_color import runs
 
 tf1 = tf.compat.v1
@@ -106,48 +106,39 @@ def write_hparams(config):
   })
 
 
-def _duration(seconds):
-  seconds = int(max(seconds, 0))
-  h, rest = divmod(seconds, 3600)
-  m, s = divmod(rest, 60)
-  return "%dh%02dm%02ds" % (h, m, s) if h else "%dm%02ds" % (m, s)
-
-
 class _Progress:
   """Prints a progress line every `every` seconds: position, losses, images/s, ETA; after
-  `prefix` (a cluster task's name)."""
+  `prefix` (a cluster task's name). Rates are of the time since the previous line."""
 
   def __init__(self, every, first_step, last_step, steps_per_epoch, epochs, prefix=""):
-    self.every, self.last_step, self.prefix = every, last_step, prefix
+    self.last_step, self.prefix = last_step, prefix
     self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
-    self.mark_time, self.mark_step = time.time(), first_step
+    self.steps = progress.Progress(every, total=last_step, done=first_step, recent=True)
+    self.first = True
     self.images = 0
-    self.rate = None
 
   def update(self, step, batch, values, force=False):
     """`values`: (label, number) pairs shown after the position, e.g. the losses."""
-    now = time.time()
-    if self.rate is None and not force:
+    if self.first and not force:
       # The first run of a session includes TensorFlow's graph optimisation: time it apart.
       logging.info("%sstep %d took %.1f s (the first step also optimises the graph)",
-                   self.prefix, step, now - self.mark_time)
-      self.mark_time, self.mark_step, self.rate = now, step, 0.0
+                   self.prefix, step, self.steps.update(step, force=True).seconds)
+      self.steps.restart(step)
+      self.first = False
       return
     self.images += batch
-    if not force and now - self.mark_time < self.every:
+    tick = self.steps.update(step, force)
+    if tick is None:
       return
-    elapsed = max(now - self.mark_time, 1e-9)
-    steps_per_sec = (step - self.mark_step) / elapsed
-    self.rate = self.images / elapsed
-    eta = (self.last_step - step) / steps_per_sec if steps_per_sec else float("inf")
     epoch, in_epoch = divmod(step - 1, self.steps_per_epoch)
     fields = (["%sepoch %d/%d" % (self.prefix, epoch + 1, self.epochs),
                "step %d/%d (%d/%d in epoch)" % (step, self.last_step, in_epoch + 1,
                                                 self.steps_per_epoch)]
               + ["%s %.2f" % v for v in values]
-              + ["%.0f img/s" % self.rate, "ETA %s" % _duration(eta)])
+              + ["%.0f img/s" % (self.images / tick.seconds),
+                 "ETA %s" % progress.duration(tick.eta)])
     logging.info("%s", "  ".join(fields))
-    self.mark_time, self.mark_step, self.images = now, step, 0
+    self.images = 0
 
 
 def _save_canvases(sess, graph, fixed, config, step, writer):
