@@ -129,6 +129,22 @@ def readable_checkpoint(logdir, log=logging.warning):
   return None
 
 
+def read_hparams(logdir):
+  """(the hparams dict, its ModelConfig) of `logdir`'s hparams.json, which training writes; a
+  model field newer than the run takes its default. None when there is no such file;
+  UserError when it does not read."""
+  path = os.path.join(logdir, HPARAMS)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      hparams = json.load(f)
+    return hparams, model.ModelConfig(**hparams["model"])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise fileio.UserError("cannot read the run's settings from %s (%s: %s); training writes "
+                           "it, so train into a fresh --logdir" % (path, type(e).__name__, e))
+
+
 def latest_run(logdir):
   """(newest checkpoint that reads, ModelConfig, hparams dict) of `logdir`; UserError if
   there is none."""
@@ -144,15 +160,12 @@ def latest_run(logdir):
     raise fileio.UserError(
         "no checkpoint in %s (%s); train one with `make train` or `python -m draw_color.main "
         "--mode=train --logdir=%s`" % (logdir, found, logdir))
-  path = os.path.join(logdir, HPARAMS)
-  try:
-    with open(path) as f:
-      hparams = json.load(f)
-    return latest, model.ModelConfig(**hparams["model"]), hparams
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise fileio.UserError(
-        "cannot read the model settings of %s from %s (%s: %s); training writes it, so train "
-        "into a fresh --logdir" % (latest, path, type(e).__name__, e))
+  run = read_hparams(logdir)
+  if run is None:
+    raise fileio.UserError("%s has a checkpoint but no %s; training writes it, so train into "
+                           "a fresh --logdir" % (logdir, HPARAMS))
+  hparams, config = run
+  return latest, config, hparams
 
 
 def restore(sess, checkpoint, logdir, saver=None):

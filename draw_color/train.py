@@ -1,7 +1,6 @@
 """The training loop: data, graph, session, progress, summaries, pictures, checkpoints, resume."""
 
 import collections
-import json
 import os
 import signal
 
@@ -14,7 +13,6 @@ from draw_color import datasets
 from draw_color import evaluate
 from draw_color import fileio
 from draw_color import images as imaging
-from draw_color import model
 from draw_color import progress
 from draw_color import runs
 
@@ -74,19 +72,13 @@ def check_hparams(logdir, config):
   """Stops with one message naming every flag that differs from the logdir's run where the
   checkpoint cannot take it (the architecture) or the run would change silently (which
   images it sees in which order); `config` is a RunConfig."""
-  path = os.path.join(logdir, runs.HPARAMS)
-  if not os.path.exists(path):
+  run = runs.read_hparams(logdir)
+  if run is None:
     return
-  try:
-    with open(path) as f:
-      hparams = json.load(f)
-    saved = hparams["model"]
-  except (OSError, ValueError, KeyError) as e:
-    raise fileio.UserError("cannot read %s (%s); remove it or use another --logdir" % (path, e))
-  # A field newer than the run is at its default there.
-  saved = dict(model.ModelConfig._field_defaults, **saved)
-  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k), saved.get(k))
-                for k in ARCHITECTURE if saved.get(k) != getattr(config.model, k)]
+  hparams, saved = run
+  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k),
+                                                     getattr(saved, k))
+                for k in ARCHITECTURE if getattr(saved, k) != getattr(config.model, k)]
   for section, key in DATA_ORDER:
     was = hparams.get(section, {}).get(key, getattr(config, key))
     if was != getattr(config, key) and (key != "crop_size" or config.dataset == "celeba"):

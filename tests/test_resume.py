@@ -133,6 +133,17 @@ def test_a_checkpoint_without_hparams_is_checked_variable_by_variable(data_dir, 
     train.train(config(data_dir, tmp_path, model=TINY._replace(hidden_size=9), max_steps=4))
 
 
+def test_a_damaged_hparams_json_is_one_user_error_before_anything_is_written(data_dir,
+                                                                             tmp_path):
+  (tmp_path / "hparams.json").write_text('{"model": {"image_size": 8, ')  # cut short
+  for read in (lambda: train.train(config(data_dir, tmp_path, max_steps=2)),
+               lambda: runs.read_hparams(str(tmp_path))):
+    with pytest.raises(UserError, match="cannot read the run's settings from .*hparams.json "
+                       "\\(JSONDecodeError"):
+      read()
+  assert os.listdir(tmp_path) == ["hparams.json"]
+
+
 def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "draw_color.main", "--seed=-1", "--logdir=" + str(tmp_path / "run")],
