@@ -14,8 +14,9 @@ hparams.json. `make_gifs` writes into OUTPUT_DIR (default LOGDIR/gif):
 The attention files are left out for a model without attention. `make_samples` writes only
 the two samples files. Every picture is upscaled by gif_scale and its grid cells are one
 upscaled pixel apart; pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold
-the last for 1 s. The noise of eq. 6 and of the prior comes from numpy seeded with `seed`:
-the same seed, the same pictures.
+the last for 1 s. The pictures come from the graph every mode uses (runs.build_graph), its
+noise drawn without state from `seed`: the same seed, the same pictures, and the samples are
+the z that --mode=eval with that seed and --num_samples measures.
 """
 
 import collections
@@ -82,32 +83,26 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
 
 
 def _run(config, mcfg, checkpoint, batch=None):
-  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, 3], DRAW on it.
+  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, C], DRAW on it.
 
   Returns a dict of numpy values: step; samples [T, S, A, A, C] and sample_windows; with a
   batch, canvases [T, B, A, A, C], read_windows and write_windows. The windows are Windows
   of [T, S] or [T, B] arrays, and missing where the model has no such attention.
   """
-  seed = config.seed & (2**64 - 1)  # numpy takes no negative seeds; this keeps them apart
-  t, z = mcfg.timesteps, mcfg.latent_size
   with tf.Graph().as_default():
     with tf.device(runs.device_scope(config.device)):
-      global_step = tf1.train.get_or_create_global_step()
-      prior = np.random.default_rng([seed, 0]).standard_normal(
-          [t, config.num_samples, z])  # [T, S, Z]
-      sampled = model.build_sampler(config.num_samples, mcfg,
-                                    noise=tf.constant(prior, tf.float32))
-      fetches = {"step": global_step, "samples": sampled.canvases,
-                 "sample_windows": sampled.write_windows}
-      if batch is not None:
-        eps = np.random.default_rng([seed, 1]).standard_normal(
-            model.noise_shape(mcfg, len(batch)))  # [T, B, Z], or [B, Z] under B3
-        drawn = model.build_draw(tf.constant(batch), mcfg, noise=tf.constant(eps, tf.float32))
-        fetches.update(canvases=drawn.canvases, read_windows=drawn.read_windows,
-                       write_windows=drawn.write_windows)
+      graph = runs.build_graph(mcfg, config.seed, training=False)
+    fetches = {"step": tf1.train.get_global_step(), "samples": graph.sampler.canvases,
+               "sample_windows": graph.sampler.write_windows}
+    feed = {graph.num_samples: config.num_samples}
+    if batch is not None:
+      fetches.update(canvases=graph.draw.canvases, read_windows=graph.draw.read_windows,
+                     write_windows=graph.draw.write_windows)
+      # The eps of eq. 6 of evaluation's first batch: a noise step that training never takes.
+      feed.update({graph.images: batch, graph.noise_step: -1})
     with tf1.Session(config=runs.session_config()) as sess:
       runs.restore(sess, checkpoint, config.logdir)
-      return sess.run({k: v for k, v in fetches.items() if v is not None})
+      return sess.run({k: v for k, v in fetches.items() if v is not None}, feed)
 
 
 def _step_windows(mcfg, read, write):

@@ -28,6 +28,7 @@ Graph = collections.namedtuple(
         "final_canvas",  # [B, A, A, C] sigma(c_T), built once: sessions finalize the graph.
         "num_samples",  # [] int32 placeholder, SAMPLES unless fed: S of `samples`.
         "samples",  # [S, A, A, C] final canvases of S draws from the prior, the same every run.
+        "sampler",  # model.SampleGraph of those draws: every step's canvas and write window.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
         "sync",  # cluster.Sync when training as a task of a cluster, else None.
     ],
@@ -82,10 +83,10 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   prior = tf.random.stateless_normal(
       [config.timesteps, num_samples, config.latent_size],
       seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2))
-  samples = model.build_sampler(num_samples, config, noise=prior).canvases[-1]  # [S, A, A, C]
+  sampler = model.build_sampler(num_samples, config, noise=prior)
   return Graph(images=images, noise_step=noise_step, draw=draw,
-               final_canvas=draw.canvases[-1], num_samples=num_samples, samples=samples,
-               vaegan=adversarial, sync=sync)
+               final_canvas=draw.canvases[-1], num_samples=num_samples,
+               samples=sampler.canvases[-1], sampler=sampler, vaegan=adversarial, sync=sync)
 
 
 def checkpoints(logdir):
