@@ -3,8 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from draw_color.fileio import UserError
 from fakes import checkpoint_weights as weights
 from fakes import make_celeba
 from fakes import run_config
+from fakes import run_main
 
 TINY = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
                          write_n=3)
@@ -145,10 +144,7 @@ def test_a_damaged_hparams_json_is_one_user_error_before_anything_is_written(dat
 
 
 def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "draw_color.main", "--seed=-1", "--logdir=" + str(tmp_path / "run")],
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True, text=True,
-      timeout=300)
+  result = run_main("--seed=-1", "--logdir=" + str(tmp_path / "run"))
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert "flag --seed=-1: -1 is not a non-negative integer" in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / "run")

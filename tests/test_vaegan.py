@@ -4,23 +4,22 @@ measure of evaluate against numpy."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from draw_color import evaluate
-from draw_color import objectives
 from draw_color import gif
 from draw_color import model
+from draw_color import objectives
 from draw_color import runs
 from draw_color import train
 from draw_color import vaegan
 from fakes import checkpoint_weights as weights
 from fakes import make_celeba
 from fakes import run_config
+from fakes import run_main
 
 tf1 = tf.compat.v1
 
@@ -256,12 +255,6 @@ def test_gradient_magnitude_and_sharpness_against_numpy():
   sharp = np.random.default_rng(0).random((3, 16, 16, 3))
   blurred = (sharp + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, 1, (1, 2))) / 4
   assert np.all(evaluate.gradient_magnitude(blurred) < evaluate.gradient_magnitude(sharp))
-
-
-def run_main(*flags):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "draw_color.main", *flags], env=env,
-                        capture_output=True, text=True, timeout=300)
 
 
 def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir, tmp_path):
