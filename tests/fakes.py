@@ -12,7 +12,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from draw_color import model
 from draw_color import train
+
+# The model most training tests train: 8x8 faces, T = 2, z of 2, 8-unit LSTMs, 3x3 windows.
+TINY_RUN = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
+                             read_n=3, write_n=3)
 
 
 def write_jpeg(path, seed, width=40, height=30):
