@@ -33,8 +33,7 @@ either cost is below EQUILIBRIUM - MARGIN (it is far ahead), the decoder not whe
 above EQUILIBRIUM + MARGIN (it is far behind), and both are when both would be skipped; the
 encoder always is. The decision uses the costs of the batch being trained on.
 
-Schedules (`schedule`) are functions of the global step alone, so that resuming stays exact
-and every replica of a step uses the same values; both VAE/GAN and the other losses follow them.
+Both VAE/GAN and the other losses follow the same schedules (`schedule`) of the global step.
 """
 
 import tensorflow as tf
@@ -54,7 +53,11 @@ MARGIN = 0.35
 
 
 def schedule(config, global_step):
-  """The KL's weight and the learning rate at `global_step` ([] int64): ([] float, [] float)."""
+  """The KL's weight and the learning rate at `global_step` ([] int64): ([] float, [] float).
+
+  Functions of the step alone, so that resuming stays exact and every replica of a step
+  (towers.py, cluster.py) uses the same values.
+  """
   step = tf.cast(global_step, tf.float32)
   kl_weight = tf.constant(1.0)
   learning_rate = tf.constant(config.learning_rate)
