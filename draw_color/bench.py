@@ -14,8 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import datasets
 from draw_color import fileio
 from draw_color import model
+from draw_color import objectives
 from draw_color import runs
 
 tf1 = tf.compat.v1
@@ -102,7 +104,7 @@ def _graph_rates(config, batches, log):
     tf1.set_random_seed(0)
     with tf.device(runs.device_scope(config.device)):
       x = tf1.placeholder(tf.float32, [b, mcfg.image_size, mcfg.image_size, mcfg.channels])
-      graph = model.build_draw(x, mcfg)
+      graph = objectives.minimize(model.build_draw(x, mcfg), mcfg)
     train_flops = matmul_flops(_ops_needed([graph.train_op]))
     forward_flops = matmul_flops(_ops_needed([graph.loss]))
     results["train_matmul_gflop_per_step"] = train_flops / 1e9
@@ -166,7 +168,7 @@ def _loader_rates(config, log):
       samples.append(len(images) / (time.perf_counter() - start))
     results["cache_build"] = _rate(samples, "images/s")
     images = np.asarray(images)  # the cache stays in the page cache when training reads it
-  batches = celeba.Batches(images, config.batch_size, seed=0)
+  batches = datasets.Batches(images, config.batch_size, seed=0)
   stream = _forever(batches, config.batch_size)
   results["batches"] = _time(lambda: next(stream), 200, config.repeats, config.batch_size)
   log("loader: %d images" % len(images))

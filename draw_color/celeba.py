@@ -1,9 +1,8 @@
-"""CelebA faces for DRAW: file lists, centre crop + resize, a uint8 cache and shuffled batches.
+"""CelebA faces for DRAW: file lists, centre crop + resize and a uint8 cache.
 
 The 178x218 aligned faces are centre cropped to 108x108 and resized to 64x64 (the DCGAN
-recipe), decoded once into a uint8 `.npy` cache that later runs memory-map, and served as
-float32 batches in [0, 1] whose order depends only on (seed, epoch), so a resumed run sees
-exactly the batches it would have seen.
+recipe) and decoded once into a uint8 `.npy` cache that later runs memory-map; datasets.py
+serves them (as MNIST's digits) in batches.
 """
 
 import concurrent.futures
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from draw_color.fileio import UserError, atomic_path, write_json
+from draw_color.progress import Progress
 
 SPLITS = ("train", "valid", "test", "all")
 _PARTITION_IDS = {"train": "0", "valid": "1", "test": "2"}  # list_eval_partition.txt codes
@@ -184,7 +184,8 @@ def _build(path, paths, crop_size, image_size, workers, log):
   chunk = max(1, min(256, -(-n // (4 * workers))))  # several chunks per worker, for balance
   chunks = [paths[i:i + chunk] for i in range(0, n, chunk)]
   kept, skipped = [], []
-  start = last_log = time.monotonic()
+  start = time.monotonic()
+  shown = Progress(2., total=n)
   with atomic_path(path) as tmp:
     images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                        shape=(n, image_size, image_size, 3))
@@ -205,11 +206,9 @@ def _build(path, paths, crop_size, image_size, workers, log):
             images[len(kept)] = chunk_images[k]
             kept.append(chunk_path)
         done += len(chunk_paths)
-        now = time.monotonic()
-        if now - last_log >= 2. and done < n:
-          last_log = now
-          rate = done / (now - start)
-          log(f"  {done:,}/{n:,} images, {rate:,.0f} images/s, ETA {(n - done) / rate:,.0f} s")
+        tick = shown.update(done)
+        if tick:
+          log(f"  {done:,}/{n:,} images, {tick.rate:,.0f} images/s, ETA {tick.eta:,.0f} s")
     finally:
       # Otherwise an error (or Ctrl-C) would first wait for every queued chunk to be decoded.
       pool.shutdown(cancel_futures=True)
@@ -231,74 +230,3 @@ def _build(path, paths, crop_size, image_size, workers, log):
   seconds = time.monotonic() - start
   log(f"cached {len(kept):,} images in {seconds:.1f} s ({len(kept) / seconds:,.0f} images/s)"
       + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
-
-
-def part_bounds(size, index, count):
-  """[start, stop) of part `index` when a batch of `size` is cut into `count` parts of
-  near-equal sizes, larger first (5 in 2: [0, 3), [3, 5)); towers.split_sizes's rule."""
-  small, larger = divmod(size, count)
-  start = index * small + min(index, larger)
-  return start, start + small + (index < larger)
-
-
-class Batches:
-  """Shuffled minibatches of a uint8 [N, S, S, 3] array, reproducible from (seed, epoch).
-
-  Every image appears once per epoch; the last batch is smaller when batch_size does not
-  divide N. With `flip`, each image is mirrored left-right in a random half of the epochs
-  (data augmentation: a mirrored face is still a face), also drawn from (seed, epoch).
-  With `part` = (index, count), each batch is cut as part_bounds says and only part `index`
-  is read and yielded: a cluster worker's share, disjoint from the other workers'.
-  """
-
-  def __init__(self, images, batch_size, seed, flip=False, part=(0, 1)):
-    if batch_size < 1:
-      raise ValueError(f"batch_size must be positive, got {batch_size}")
-    self._images = images
-    self._batch_size = batch_size
-    self._seed = seed
-    self._flip = flip
-    self._part = part
-
-  def whole_size(self, step_in_epoch):
-    """Images in the whole batch of step `step_in_epoch` (0-based) of an epoch, all parts."""
-    return min(self._batch_size, len(self._images) - step_in_epoch * self._batch_size)
-
-  @property
-  def steps_per_epoch(self):
-    return -(-len(self._images) // self._batch_size)
-
-  def epoch(self, epoch_index, start_step=0):
-    """Yields the batches of one epoch from batch `start_step` on (to resume mid-epoch).
-
-    Yields:
-      float32 [b, S, S, 3] in [0, 1], b = batch_size except maybe for the last batch (with
-      `part`, that batch's part: b as part_bounds says, maybe 0).
-    """
-    if not 0 <= start_step <= self.steps_per_epoch:
-      raise ValueError(f"start_step {start_step} not in [0, {self.steps_per_epoch}]")
-    n = len(self._images)
-    order = np.random.default_rng([self._seed, epoch_index]).permutation(n)
-    # By image, not by position, so a resumed epoch mirrors the same images.
-    mirrored = np.random.default_rng([self._seed, epoch_index, 1]).random(n) < 0.5  # [N]
-    for start in range(start_step * self._batch_size, n, self._batch_size):
-      # Sorted indices read the memory map front to back; the order within a batch is moot.
-      index = np.sort(order[start:start + self._batch_size])
-      first, stop = part_bounds(len(index), *self._part)
-      index = index[first:stop]
-      batch = _to_float(self._images[index])  # [b, S, S, C]
-      if self._flip:
-        batch[mirrored[index]] = batch[mirrored[index], :, ::-1]
-      yield batch
-
-
-def fixed_batch(images, n):
-  """The first n images, as float32 [n, S, S, 3] in [0, 1] (the same pictures every run)."""
-  if n > len(images):
-    raise UserError(f"asked for {n} fixed images but the data holds only {len(images)}")
-  return _to_float(images[:n])
-
-
-def _to_float(images):
-  """uint8 [...] -> float32 [...] in [0, 1]."""
-  return np.divide(images, np.float32(255), dtype=np.float32)

@@ -8,11 +8,11 @@ training tasks are the chief (if the cluster has a "chief" job) and then the wor
 that order; the first of them is the chief, which alone initialises or restores the
 variables and writes checkpoints, summaries and pictures.
 
-A step, with K training tasks: each task cuts the step's batch as celeba.part_bounds says,
+A step, with K training tasks: each task cuts the step's batch as datasets.part_bounds says,
 computes the gradient of K times its part's share of the whole batch's objective
 (towers.share) and puts it into one ConditionalAccumulator per variable on the parameter
 servers. The chief takes the mean of the K gradients of each variable, which is the
-gradient one device computes on the whole batch, and applies it with model.adam_step
+gradient one device computes on the whole batch, and applies it with objectives.adam_step
 (clipping and Adam as on one device); then it puts the new step into one token queue per
 other task, where each of them waits for it before its next step. A task is thus never more
 than one step ahead, and every step has exactly one part from each task: the run equals
@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from draw_color import fileio
 from draw_color import model
+from draw_color import objectives
 from draw_color import towers
 
 tf1 = tf.compat.v1
@@ -140,7 +141,7 @@ def build(images, config, key, cluster):
   noise = tf.gather(tf.random.stateless_normal(model.noise_shape(config, whole), seed=key),
                     tf.range(offset, offset + batch), axis=towers.noise_axis(config))
   draw, start = _synchronous_step(
-      model.build_draw(images, config, training=False, noise=noise), config,
+      model.build_draw(images, config, noise=noise), config,
       tf.cast(batch, tf.float32) / tf.cast(whole, tf.float32), index, count)
   return draw, Sync(whole_batch=whole, start=start)
 
@@ -151,11 +152,11 @@ def _synchronous_step(draw, config, weight, index, count):
   schedule, global step, train_op and the losses as estimates of the whole batch's; the
   [] int64 `start` of Sync)."""
   global_step = tf1.train.get_global_step()
-  kl_weight, learning_rate = model.schedule(config, global_step)
+  kl_weight, learning_rate = objectives.schedule(config, global_step)
   part = towers.share(draw, config, weight)
   variables = tf1.trainable_variables()
   # The accumulators take the mean of the count gradients, so each is count times a share.
-  grads = model.gradients(count * (part.gen_loss + kl_weight * part.latent_loss), variables)
+  grads = objectives.gradients(count * (part.gen_loss + kl_weight * part.latent_loss), variables)
   step = tf.identity(global_step)  # the step this part belongs to
   # The accumulators and queues live on the parameter servers, and so do the ops that use
   # them (a resource's ops run where it is).
@@ -178,7 +179,7 @@ def _synchronous_step(draw, config, weight, index, count):
         with tf.control_dependencies(pushes):  # the chief's own part first
           means.append((accumulator.take_grad(count), variable))
         ready.append(accumulator.set_global_step(step))
-    update = model.adam_step(means, config, learning_rate, global_step)
+    update = objectives.adam_step(means, config, learning_rate, global_step)
     with tf.device(global_step.device):
       with tf.control_dependencies([update]):
         done = tf.identity(global_step)

@@ -14,12 +14,12 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 import zipfile
 
 from draw_color.fileio import UserError, atomic_path
+from draw_color.progress import Progress
 
 DRIVE_URL = "https://drive.google.com/uc?export=download&id={}"
 IMAGES_ZIP = "img_align_celeba.zip"
@@ -53,7 +53,7 @@ def fetch(url, dest, md5=None, log=print):
       total = int(response.headers.get("Content-Length") or 0)
       digest = hashlib.md5()
       done = 0
-      start = last_log = time.monotonic()
+      shown = Progress(2., total=total or None)
       while True:
         block = response.read(1 << 20)
         if not block:
@@ -61,13 +61,10 @@ def fetch(url, dest, md5=None, log=print):
         f.write(block)
         digest.update(block)
         done += len(block)
-        now = time.monotonic()
-        if now - last_log >= 2.:
-          last_log = now
-          rate = done / (now - start)
-          of_total = (f"/{total / 1e6:,.0f} MB, ETA {(total - done) / rate:,.0f} s" if total
-                      else " MB")
-          log(f"  {name}: {done / 1e6:,.0f}{of_total}, {rate / 1e6:.1f} MB/s")
+        tick = shown.update(done)
+        if tick:
+          of_total = f"/{total / 1e6:,.0f} MB, ETA {tick.eta:,.0f} s" if total else " MB"
+          log(f"  {name}: {done / 1e6:,.0f}{of_total}, {tick.rate / 1e6:.1f} MB/s")
       if md5 is not None and digest.hexdigest() != md5:
         raise UserError(f"downloaded {name} has md5 {digest.hexdigest()}, expected {md5}; "
                         f"run `make data` again or {_BY_HAND}")
@@ -158,15 +155,14 @@ def check_and_unpack(zip_path, data_dir, md5=IMAGES_MD5, expected_count=IMAGES_C
                       f"{expected_count:,}; delete it and run `make data` again")
     tmp = tempfile.mkdtemp(prefix=".img_align_celeba.", dir=data_dir)
     try:
-      start = last_log = time.monotonic()
+      shown = Progress(2., total=len(jpgs))
       for done, member in enumerate(jpgs, 1):
         dest = os.path.join(tmp, os.path.basename(member.filename))
         with archive.open(member) as src, open(dest, "wb") as dst:
           shutil.copyfileobj(src, dst)
-        now = time.monotonic()
-        if now - last_log >= 2.:
-          last_log = now
-          log(f"  unpacked {done:,}/{len(jpgs):,} images, {done / (now - start):,.0f}/s")
+        tick = shown.update(done)
+        if tick:
+          log(f"  unpacked {done:,}/{len(jpgs):,} images, {tick.rate:,.0f}/s")
       os.chmod(tmp, 0o755)  # mkdtemp makes it private; the data directory should not be
       if os.path.isdir(image_dir):
         os.rmdir(image_dir)  # empty, checked above

@@ -12,7 +12,6 @@ gives the same numbers.
 import collections
 import math
 import os
-import time
 
 from absl import logging
 import numpy as np
@@ -20,6 +19,7 @@ import tensorflow as tf
 
 from draw_color import datasets
 from draw_color import fileio
+from draw_color import progress
 from draw_color import runs
 
 tf1 = tf.compat.v1
@@ -104,7 +104,7 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0,
   n = len(images)
   totals = collections.defaultdict(float)
   kl_per_step = np.zeros(config.timesteps)
-  start = last = time.time()
+  shown = progress.Progress(progress_secs, total=n)
   for i, first in enumerate(range(0, n, batch_size)):
     batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
     # Negative noise steps: never one that training used.
@@ -120,11 +120,10 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0,
     totals["canvas_gradient"] += float(gradient_magnitude(canvas).sum())
     totals["image_gradient"] += float(gradient_magnitude(batch).sum())
     done = first + len(batch)
-    if time.time() - last >= progress_secs and done < n:
-      last = time.time()
-      rate = done / (last - start)
-      logging.info("evaluated %d/%d images, %.0f images/s, ETA %.0f s", done, n, rate,
-                   (n - done) / rate)
+    tick = shown.update(done)
+    if tick:
+      logging.info("evaluated %d/%d images, %.0f images/s, ETA %.0f s", done, n, tick.rate,
+                   tick.eta)
   results = {"loss": config.loss, "images": n, "generation": totals["generation"] / n,
              "kl": totals["kl"] / n, "kl_per_step": (kl_per_step / n).tolist()}
   results["bound"] = results["generation"] + results["kl"]

@@ -14,8 +14,9 @@ hparams.json. `make_gifs` writes into OUTPUT_DIR (default LOGDIR/gif):
 The attention files are left out for a model without attention. `make_samples` writes only
 the two samples files. Every picture is upscaled by gif_scale and its grid cells are one
 upscaled pixel apart; pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold
-the last for 1 s. The noise of eq. 6 and of the prior comes from numpy seeded with `seed`:
-the same seed, the same pictures.
+the last for 1 s. The pictures come from the graph every mode uses (runs.build_graph), its
+noise drawn without state from `seed`: the same seed, the same pictures, and the samples are
+the z that --mode=eval with that seed and --num_samples measures.
 """
 
 import collections
@@ -26,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import datasets
 from draw_color import fileio
 from draw_color import images as imaging
 from draw_color import mnist
@@ -46,11 +48,11 @@ GifConfig = collections.namedtuple(
         "seed",  # Noise of the reconstructions and the samples.
         "gif_scale",  # Integer upscaling of every picture, so the windows show.
         "device",  # "auto", "cpu" or "gpu:N".
-        "num_faces",  # How many of the fixed batch's faces the pictures show (at most BATCH).
+        "num_faces",  # How many of the fixed batch's faces the pictures show (at most
+        #               datasets.FIXED_BATCH).
     ],
     defaults=(64,))
 
-BATCH = 64  # the original's 8x8 picture grid
 STEPS_FACES = 8  # rows of steps.png
 OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
 
@@ -67,46 +69,40 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
   if dataset == "mnist":
     # Evenly spaced, not the first: some copies of the test split are sorted by digit.
     digits = mnist.load(data_dir, "test")  # [N, 28, 28, 1]
-    digits = digits[::max(1, len(digits) // BATCH)]
-    return celeba.fixed_batch(digits, min(BATCH, len(digits)))
+    digits = digits[::max(1, len(digits) // datasets.FIXED_BATCH)]
+    return datasets.fixed_batch(digits, min(datasets.FIXED_BATCH, len(digits)))
   try:
     paths = celeba.list_images(data_dir, "test", log=logging.info)
   except fileio.UserError:
     # Any problem other than an empty test split recurs here and is reported.
     paths = celeba.list_images(data_dir, "all", log=logging.info)
     logging.info("no test images in %s; using the first of all its images", data_dir)
-  pixels = np.stack([celeba.preprocess(p, crop_size, image_size) for p in paths[:BATCH]])
-  return celeba.fixed_batch(pixels, len(pixels))
+  pixels = np.stack([celeba.preprocess(p, crop_size, image_size)
+                     for p in paths[:datasets.FIXED_BATCH]])
+  return datasets.fixed_batch(pixels, len(pixels))
 
 
 def _run(config, mcfg, checkpoint, batch=None):
-  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, 3], DRAW on it.
+  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, C], DRAW on it.
 
   Returns a dict of numpy values: step; samples [T, S, A, A, C] and sample_windows; with a
   batch, canvases [T, B, A, A, C], read_windows and write_windows. The windows are Windows
   of [T, S] or [T, B] arrays, and missing where the model has no such attention.
   """
-  seed = config.seed & (2**64 - 1)  # numpy takes no negative seeds; this keeps them apart
-  t, z = mcfg.timesteps, mcfg.latent_size
   with tf.Graph().as_default():
     with tf.device(runs.device_scope(config.device)):
-      global_step = tf1.train.get_or_create_global_step()
-      prior = np.random.default_rng([seed, 0]).standard_normal(
-          [t, config.num_samples, z])  # [T, S, Z]
-      sampled = model.build_sampler(config.num_samples, mcfg,
-                                    noise=tf.constant(prior, tf.float32))
-      fetches = {"step": global_step, "samples": sampled.canvases,
-                 "sample_windows": sampled.write_windows}
-      if batch is not None:
-        eps = np.random.default_rng([seed, 1]).standard_normal(
-            model.noise_shape(mcfg, len(batch)))  # [T, B, Z], or [B, Z] under B3
-        drawn = model.build_draw(tf.constant(batch), mcfg, training=False,
-                                 noise=tf.constant(eps, tf.float32))
-        fetches.update(canvases=drawn.canvases, read_windows=drawn.read_windows,
-                       write_windows=drawn.write_windows)
+      graph = runs.build_graph(mcfg, config.seed, training=False)
+    fetches = {"step": tf1.train.get_global_step(), "samples": graph.sampler.canvases,
+               "sample_windows": graph.sampler.write_windows}
+    feed = {graph.num_samples: config.num_samples}
+    if batch is not None:
+      fetches.update(canvases=graph.draw.canvases, read_windows=graph.draw.read_windows,
+                     write_windows=graph.draw.write_windows)
+      # The eps of eq. 6 of evaluation's first batch: a noise step that training never takes.
+      feed.update({graph.images: batch, graph.noise_step: -1})
     with tf1.Session(config=runs.session_config()) as sess:
       runs.restore(sess, checkpoint, config.logdir)
-      return sess.run({k: v for k, v in fetches.items() if v is not None})
+      return sess.run({k: v for k, v in fetches.items() if v is not None}, feed)
 
 
 def _step_windows(mcfg, read, write):

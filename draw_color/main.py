@@ -29,9 +29,9 @@ from draw_color import fileio
 from draw_color import gif
 from draw_color import mnist
 from draw_color import model
+from draw_color import objectives
 from draw_color import plot
 from draw_color import train
-from draw_color import vaegan
 
 FLAGS = flags.FLAGS
 
@@ -74,7 +74,7 @@ flags.DEFINE_float("vaegan_gamma", 1e-6, "Weight of the feature loss against the
 flags.DEFINE_integer("vaegan_layer", 4, "Which of the discriminator's 4 convolutions gives the "
                      "features whose squared error is the reconstruction loss.", lower_bound=1,
                      upper_bound=4)
-flags.DEFINE_enum("vaegan_optimizer", "adam", list(vaegan.OPTIMIZERS),
+flags.DEFINE_enum("vaegan_optimizer", "adam", list(objectives.VAEGAN_OPTIMIZERS),
                   "Optimiser of the encoder, decoder and discriminator: adam (beta1 from "
                   "--beta1) or rmsprop (the authors' code).")
 flags.DEFINE_boolean("vaegan_balance", False, "Skip the discriminator's update when it is far "

@@ -4,7 +4,7 @@ benchmark, 50,000 / 10,000 / 10,000 images of 28x28x1 with values 0 and 1.
 DATA_DIR holds binarized_mnist_{train,valid,test}.amat in either form people have: the text
 files (784 whitespace-separated 0/1 values a line) or MATLAB .mat files under the same names
 (one uint8 matrix X, an image a row), as some mirrors ship them. The images come back as
-uint8 0/255, so the float batches of celeba.Batches are exactly 0 and 1.
+uint8 0/255, so the float batches of datasets.Batches are exactly 0 and 1.
 """
 
 import os

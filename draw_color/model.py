@@ -3,6 +3,11 @@
 Pure graph construction: tensors and a `ModelConfig` in, a namedtuple of tensors out.
 No session, no files, no flags. Equation numbers are the DRAW paper's (arXiv 1502.04623).
 
+The model only: read, write, encoder, decoder, prior, and the losses it defines (eq. 9-11)
+as tensors, per image and as the batch's, since evaluation reports exactly these. What
+training minimises (the KL's warm-up, the objective), the learning rate and the optimiser
+are objectives.py's, which fills in the DrawGraph's training fields.
+
 Colour. One attention window per image and step is shared by the C colour channels: each
 channel is a grey image of its own and all C of them are read and written with their
 image's filterbank, which is the original's "tile the filterbank C times along the batch"
@@ -44,20 +49,22 @@ ModelConfig = collections.namedtuple(
         "write_attn",  # Write with attention; else a linear layer to A*A*C.
         "compat",  # "paper" or "original" (bug for bug, docs/reference.md B1-B8).
         "loss",  # "l2" (the blog's), "bernoulli" (the paper's, in nats) or "vaegan" (vaegan.py).
-        "learning_rate",  # Adam step size.
-        "beta1",  # Adam beta1.
-        "clip",  # Each gradient tensor is clipped to this norm on its own.
-        "vaegan_gamma",  # vaegan: weight of the feature loss against the GAN loss in the decoder.
+        # The fields marked "training" are objectives.py's; build_draw does not read them.
+        "learning_rate",  # training: Adam step size.
+        "beta1",  # training: Adam beta1.
+        "clip",  # training: each gradient tensor is clipped to this norm on its own.
+        "vaegan_gamma",  # training, vaegan: weight of the feature loss against the GAN loss in
+        #                  the decoder's objective.
         "vaegan_layer",  # vaegan: the discriminator convolution (1-4) whose features are compared.
         "vaegan_channels",  # vaegan: channels of the discriminator's first convolution.
         "pixel_sigma",  # gaussian: sigma of the per-pixel Gaussian likelihood on [0, 1].
-        "kl_warmup",  # Steps over which the KL's weight in the objective rises 0 -> 1; 0: none.
-        "lr_decay_steps",  # The learning rate is multiplied by lr_decay_rate every this many
-        "lr_decay_rate",  # steps, smoothly (exponential decay); 0 steps: constant.
+        "kl_warmup",  # training: steps over which the KL's weight rises 0 -> 1; 0: none.
+        "lr_decay_steps",  # training: the learning rate is multiplied by lr_decay_rate every
+        "lr_decay_rate",  # this many steps, smoothly (exponential decay); 0 steps: constant.
         "prior",  # "standard": z_t ~ N(0, I) (the paper); "learned": N(mu_p, sigma_p^2) of
         #           h^dec_{t-1}, a linear layer in scope `prior` (Gregor et al. 2016).
-        "vaegan_optimizer",  # vaegan: "adam" or "rmsprop" for all three optimisers.
-        "vaegan_balance",  # vaegan: skip Dis's or the decoder's update when far ahead.
+        "vaegan_optimizer",  # training, vaegan: "adam" or "rmsprop" for all three optimisers.
+        "vaegan_balance",  # training, vaegan: skip Dis's or the decoder's update when far ahead.
         "vaegan_pixel",  # vaegan: add the Gaussian pixel likelihood (pixel_sigma) to L_llike.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
@@ -84,12 +91,15 @@ DrawGraph = collections.namedtuple(
         #              gaussian: the batch mean of gen_loss_per_image / pixel_sigma^2).
         "latent_loss",  # [] batch-mean KL.
         "loss",  # [] gen_loss + latent_loss (vaegan: only reported).
+        # Training fields, filled in by objectives.py (minimize, minimize_vaegan), towers.py
+        # and cluster.py; None from build_draw.
         "objective",  # [] what training minimises: gen_loss + kl_weight * latent_loss.
         "kl_weight",  # [] the KL's weight in the objective (kl_warmup), 1 without warm-up.
         "learning_rate",  # [] the learning rate of this step (lr_decay_*).
-        "train_op",  # Adam step (increments the global step); None when not training or vaegan.
-        "global_step",  # [] int64; None when not training.
-    ])
+        "train_op",  # The step's update; it increments the global step.
+        "global_step",  # [] int64.
+    ],
+    defaults=(None,) * 5)
 
 SampleGraph = collections.namedtuple(
     "SampleGraph",
@@ -288,51 +298,13 @@ def noise_shape(config, batch):
   return [config.timesteps, batch, config.latent_size]
 
 
-def schedule(config, global_step):
-  """The KL's weight and the learning rate at `global_step` ([] int64): ([] float, [] float).
-
-  Functions of the step alone, so that resuming stays exact and every replica of a step
-  (towers.py, cluster.py) uses the same values.
-  """
-  step = tf.cast(global_step, tf.float32)
-  kl_weight = tf.constant(1.0)
-  learning_rate = tf.constant(config.learning_rate)
-  if config.kl_warmup:
-    # KL annealing (Bowman et al. 2016): the posterior first learns to carry information,
-    # then is pulled toward the prior.
-    kl_weight = tf.minimum(1.0, step / config.kl_warmup)
-  if config.lr_decay_steps:
-    learning_rate = config.learning_rate * tf.pow(config.lr_decay_rate,
-                                                  step / config.lr_decay_steps)
-  return kl_weight, learning_rate
-
-
-def gradients(objective, variables):
-  """The gradients of `objective` [] for `variables` as an optimiser's compute_gradients
-  computes them: gated, each op's input gradients together. One device's step keeps the graph
-  it had (ungated it has 30% fewer ops and 2% fewer matmul FLOPs, but ran no faster)."""
-  return tf1.gradients(objective, variables, gate_gradients=True)
-
-
-def adam_step(grads_and_vars, config, learning_rate, global_step):
-  """The update of every loss but vaegan: Adam, each gradient clipped to norm config.clip on
-  its own (as the original), then the global step + 1. Returns the op.
-
-  Built once per graph, outside any name scope, so the slots are `VAR/Adam`, `VAR/Adam_1`
-  and `beta1_power`, `beta2_power` however many devices computed the gradients.
-  """
-  optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=config.beta1)
-  clipped = [(tf.clip_by_norm(g, config.clip), v) for g, v in grads_and_vars if g is not None]
-  return optimizer.apply_gradients(clipped, global_step=global_step)
-
-
-def build_draw(images, config, training=True, noise=None):
-  """Builds DRAW over `images` [B, A, A, C] in [0, 1]; returns a DrawGraph.
+def build_draw(images, config, noise=None):
+  """Builds DRAW over `images` [B, A, A, C] in [0, 1]; returns a DrawGraph whose training
+  fields are None (objectives.minimize fills them).
 
   B may be unknown (None): any batch size works, 1 and a last partial batch included.
   `noise`, if given, is the eps of eq. 6, shaped as noise_shape says; otherwise it is
-  drawn in the graph. `training` adds the Adam step and the global step (for vaegan only
-  the global step: vaegan.build_training adds its optimisers).
+  drawn in the graph.
   """
   cfg = config
   if cfg.compat not in COMPATS:
@@ -411,19 +383,6 @@ def build_draw(images, config, training=True, noise=None):
     xent = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=canvas)  # [B, C, A, A]
     gen_per_image = tf.reduce_sum(xent, [1, 2, 3])  # [B], nats
     gen_loss = tf.reduce_mean(gen_per_image)
-  loss = gen_loss + latent_loss
-
-  train_op = global_step = None
-  kl_weight = tf.constant(1.0)
-  learning_rate = tf.constant(cfg.learning_rate)
-  if training:
-    global_step = tf1.train.get_or_create_global_step()
-    kl_weight, learning_rate = schedule(cfg, global_step)
-  objective = gen_loss + kl_weight * latent_loss
-  if training and cfg.loss != "vaegan":  # vaegan.build_training adds its three optimisers.
-    variables = tf1.trainable_variables()
-    train_op = adam_step(zip(gradients(objective, variables), variables), cfg, learning_rate,
-                         global_step)
 
   return DrawGraph(
       canvases=_to_images(canvases),
@@ -438,12 +397,7 @@ def build_draw(images, config, training=True, noise=None):
       latent_loss_per_image=latent_per_image,
       gen_loss=gen_loss,
       latent_loss=latent_loss,
-      loss=loss,
-      objective=objective,
-      kl_weight=kl_weight,
-      learning_rate=learning_rate,
-      train_op=train_op,
-      global_step=global_step)
+      loss=gen_loss + latent_loss)  # eq. 12: L = L^x + L^z
 
 
 def build_sampler(num_samples, config, noise=None):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from draw_color import cluster as clustering
 from draw_color import fileio
 from draw_color import model
+from draw_color import objectives
 from draw_color import towers
 from draw_color import vaegan
 
@@ -27,6 +28,7 @@ Graph = collections.namedtuple(
         "final_canvas",  # [B, A, A, C] sigma(c_T), built once: sessions finalize the graph.
         "num_samples",  # [] int32 placeholder, SAMPLES unless fed: S of `samples`.
         "samples",  # [S, A, A, C] final canvases of S draws from the prior, the same every run.
+        "sampler",  # model.SampleGraph of those draws: every step's canvas and write window.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
         "sync",  # cluster.Sync when training as a task of a cluster, else None.
     ],
@@ -41,9 +43,10 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   noise_step defaults to the global step, so a resumed run draws the same noise as an
   uninterrupted one; evaluation feeds its own values. The global step exists either way,
   so that restoring a checkpoint gives its step. The prior samples' z_t depend on the seed
-  alone, so evaluations at different steps draw from the same z. Training with the VAE/GAN
-  loss adds the discriminator and the three optimisers (vaegan.py), the prior's z_t drawn
-  from (seed, noise_step).
+  alone, so evaluations at different steps draw from the same z. Training adds the objective
+  and the optimiser's step (objectives.py); with the VAE/GAN loss, the discriminator
+  (vaegan.py) and its three optimisers, the z_t of its prior samples drawn from (seed,
+  noise_step).
 
   Training on two or more `devices` (tf device names, tower_devices) splits each batch across
   them (towers.py); the rest of the graph goes where the caller's device scope puts it,
@@ -59,7 +62,7 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   global_step = tf1.train.get_or_create_global_step()
   noise_step = tf1.placeholder_with_default(global_step, [], name="noise_step")
   key = tf.stack([tf.constant(seed, tf.int64), noise_step])
-  sync = None
+  sync = adversarial = None
   if training and cluster:
     draw, sync = clustering.build(images, config, key, cluster)
   else:
@@ -67,22 +70,23 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
     if training and len(devices) > 1:
       draw = towers.build(images, config, noise, devices)
     else:
-      draw = model.build_draw(images, config, training, noise)
+      draw = model.build_draw(images, config, noise)
+      if training and config.loss == "vaegan":
+        # A key of its own, so the samples' z_t are not the reconstructions' eps.
+        prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
+                                           seed=tf.random.experimental.stateless_fold_in(key, 1))
+        draw, adversarial = objectives.minimize_vaegan(
+            draw, vaegan.build(images, draw, config, prior), config)
+      elif training:
+        draw = objectives.minimize(draw, config)
   num_samples = tf1.placeholder_with_default(SAMPLES, [], name="num_samples")
   prior = tf.random.stateless_normal(
       [config.timesteps, num_samples, config.latent_size],
       seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2))
-  samples = model.build_sampler(num_samples, config, noise=prior).canvases[-1]  # [S, A, A, C]
-  graph = Graph(images=images, noise_step=noise_step, draw=draw,
-                final_canvas=draw.canvases[-1], num_samples=num_samples, samples=samples,
-                vaegan=None, sync=sync)
-  if not (training and config.loss == "vaegan"):
-    return graph
-  # A key of its own, so the samples' z_t are not the reconstructions' eps.
-  prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
-                                     seed=tf.random.experimental.stateless_fold_in(key, 1))
-  adversarial = vaegan.build_training(images, draw, config, prior)
-  return graph._replace(draw=draw._replace(train_op=adversarial.train_op), vaegan=adversarial)
+  sampler = model.build_sampler(num_samples, config, noise=prior)
+  return Graph(images=images, noise_step=noise_step, draw=draw,
+               final_canvas=draw.canvases[-1], num_samples=num_samples,
+               samples=sampler.canvases[-1], sampler=sampler, vaegan=adversarial, sync=sync)
 
 
 def checkpoints(logdir):
@@ -126,6 +130,22 @@ def readable_checkpoint(logdir, log=logging.warning):
   return None
 
 
+def read_hparams(logdir):
+  """(the hparams dict, its ModelConfig) of `logdir`'s hparams.json, which training writes; a
+  model field newer than the run takes its default. None when there is no such file;
+  UserError when it does not read."""
+  path = os.path.join(logdir, HPARAMS)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      hparams = json.load(f)
+    return hparams, model.ModelConfig(**hparams["model"])
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise fileio.UserError("cannot read the run's settings from %s (%s: %s); training writes "
+                           "it, so train into a fresh --logdir" % (path, type(e).__name__, e))
+
+
 def latest_run(logdir):
   """(newest checkpoint that reads, ModelConfig, hparams dict) of `logdir`; UserError if
   there is none."""
@@ -141,15 +161,12 @@ def latest_run(logdir):
     raise fileio.UserError(
         "no checkpoint in %s (%s); train one with `make train` or `python -m draw_color.main "
         "--mode=train --logdir=%s`" % (logdir, found, logdir))
-  path = os.path.join(logdir, HPARAMS)
-  try:
-    with open(path) as f:
-      hparams = json.load(f)
-    return latest, model.ModelConfig(**hparams["model"]), hparams
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise fileio.UserError(
-        "cannot read the model settings of %s from %s (%s: %s); training writes it, so train "
-        "into a fresh --logdir" % (latest, path, type(e).__name__, e))
+  run = read_hparams(logdir)
+  if run is None:
+    raise fileio.UserError("%s has a checkpoint but no %s; training writes it, so train into "
+                           "a fresh --logdir" % (logdir, HPARAMS))
+  hparams, config = run
+  return latest, config, hparams
 
 
 def restore(sess, checkpoint, logdir, saver=None):

@@ -4,13 +4,13 @@ cluster (cluster.py).
 
 A batch of B images is cut into K parts of near-equal sizes b_k (split_sizes); part k gets
 its images and its slice of the batch's eps, so every image meets the noise it would meet
-on one device. Each part builds model.build_draw on its images with training=False; the
+on one device. Each part builds model.build_draw on its images (the model alone); the
 variables are shared (AUTO_REUSE), created by the first part.
 
 The whole batch's objective is a sum over the parts of their `share`s: the KL and the
 batch-mean losses are weighed by b_k / B, the l2 loss, which sums over the batch, is added
 as it is. So the sum of the parts' gradients is the gradient one device computes on the
-whole batch, and clipping and Adam (model.adam_step) then do what they do on one device.
+whole batch, and clipping and Adam (objectives.adam_step) then do what they do on one device.
 """
 
 import collections
@@ -18,6 +18,7 @@ import collections
 import tensorflow as tf
 
 from draw_color import model
+from draw_color import objectives
 
 tf1 = tf.compat.v1
 
@@ -73,7 +74,7 @@ def build(images, config, noise, devices):
                      "into towers")
   count = len(devices)
   global_step = tf1.train.get_global_step()
-  kl_weight, learning_rate = model.schedule(config, global_step)
+  kl_weight, learning_rate = objectives.schedule(config, global_step)
   batch = tf.shape(images)[0]
   sizes = split_sizes(batch, count)  # [K]
   weights = tf.cast(sizes, tf.float32) / tf.cast(batch, tf.float32)  # [K]
@@ -82,18 +83,18 @@ def build(images, config, noise, devices):
   draws, shares, grads, variables = [], [], [], None
   for k, device in enumerate(devices):
     with tf.device(device), tf1.name_scope("tower%d" % k):
-      draw = model.build_draw(image_parts[k], config, training=False, noise=noise_parts[k])
+      draw = model.build_draw(image_parts[k], config, noise=noise_parts[k])
       part = share(draw, config, weights[k])
       if variables is None:
         variables = tf1.trainable_variables()  # the first tower has created them all
-      grads.append(model.gradients(part.gen_loss + kl_weight * part.latent_loss, variables))
+      grads.append(objectives.gradients(part.gen_loss + kl_weight * part.latent_loss, variables))
     draws.append(draw)
     shares.append(part)
 
   with tf.device(devices[0]):
     summed = [(None if g[0] is None else tf.add_n(list(g)), v)
               for g, v in zip(zip(*grads), variables)]
-    train_op = model.adam_step(summed, config, learning_rate, global_step)
+    train_op = objectives.adam_step(summed, config, learning_rate, global_step)
     gen_loss = tf.add_n([s.gen_loss for s in shares])
     latent_loss = tf.add_n([s.latent_loss for s in shares])
 

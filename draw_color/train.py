@@ -1,22 +1,19 @@
 """The training loop: data, graph, session, progress, summaries, pictures, checkpoints, resume."""
 
 import collections
-import json
 import os
 import signal
-import time
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from draw_color import celeba
 from draw_color import cluster
 from draw_color import datasets
 from draw_color import evaluate
 from draw_color import fileio
 from draw_color import images as imaging
-from draw_color import model
+from draw_color import progress
 from draw_color import runs
 
 tf1 = tf.compat.v1
@@ -57,7 +54,6 @@ ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_si
 # order (or mirrored): a resumed run may not change them (the crop only matters to CelebA).
 DATA_ORDER = (("data", "dataset"), ("data", "split"), ("data", "crop_size"),
               ("training", "batch_size"), ("training", "seed"), ("training", "flip"))
-FIXED_BATCH = 64  # the original's 8x8 picture grid
 # VAE/GAN: the steps over which a discriminator that wins or loses outright is warned of.
 COLLAPSE_STEPS = 200
 # VAE/GAN: the scalars logged every step, {TensorBoard tag: (VaeGan field, progress label)}.
@@ -76,19 +72,13 @@ def check_hparams(logdir, config):
   """Stops with one message naming every flag that differs from the logdir's run where the
   checkpoint cannot take it (the architecture) or the run would change silently (which
   images it sees in which order); `config` is a RunConfig."""
-  path = os.path.join(logdir, runs.HPARAMS)
-  if not os.path.exists(path):
+  run = runs.read_hparams(logdir)
+  if run is None:
     return
-  try:
-    with open(path) as f:
-      hparams = json.load(f)
-    saved = hparams["model"]
-  except (OSError, ValueError, KeyError) as e:
-    raise fileio.UserError("cannot read %s (%s); remove it or use another --logdir" % (path, e))
-  # A field newer than the run is at its default there.
-  saved = dict(model.ModelConfig._field_defaults, **saved)
-  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k), saved.get(k))
-                for k in ARCHITECTURE if saved.get(k) != getattr(config.model, k)]
+  hparams, saved = run
+  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k),
+                                                     getattr(saved, k))
+                for k in ARCHITECTURE if getattr(saved, k) != getattr(config.model, k)]
   for section, key in DATA_ORDER:
     was = hparams.get(section, {}).get(key, getattr(config, key))
     if was != getattr(config, key) and (key != "crop_size" or config.dataset == "celeba"):
@@ -108,48 +98,39 @@ def write_hparams(config):
   })
 
 
-def _duration(seconds):
-  seconds = int(max(seconds, 0))
-  h, rest = divmod(seconds, 3600)
-  m, s = divmod(rest, 60)
-  return "%dh%02dm%02ds" % (h, m, s) if h else "%dm%02ds" % (m, s)
-
-
 class _Progress:
   """Prints a progress line every `every` seconds: position, losses, images/s, ETA; after
-  `prefix` (a cluster task's name)."""
+  `prefix` (a cluster task's name). Rates are of the time since the previous line."""
 
   def __init__(self, every, first_step, last_step, steps_per_epoch, epochs, prefix=""):
-    self.every, self.last_step, self.prefix = every, last_step, prefix
+    self.last_step, self.prefix = last_step, prefix
     self.steps_per_epoch, self.epochs = steps_per_epoch, epochs
-    self.mark_time, self.mark_step = time.time(), first_step
+    self.steps = progress.Progress(every, total=last_step, done=first_step, recent=True)
+    self.first = True
     self.images = 0
-    self.rate = None
 
   def update(self, step, batch, values, force=False):
     """`values`: (label, number) pairs shown after the position, e.g. the losses."""
-    now = time.time()
-    if self.rate is None and not force:
+    if self.first and not force:
       # The first run of a session includes TensorFlow's graph optimisation: time it apart.
       logging.info("%sstep %d took %.1f s (the first step also optimises the graph)",
-                   self.prefix, step, now - self.mark_time)
-      self.mark_time, self.mark_step, self.rate = now, step, 0.0
+                   self.prefix, step, self.steps.update(step, force=True).seconds)
+      self.steps.restart(step)
+      self.first = False
       return
     self.images += batch
-    if not force and now - self.mark_time < self.every:
+    tick = self.steps.update(step, force)
+    if tick is None:
       return
-    elapsed = max(now - self.mark_time, 1e-9)
-    steps_per_sec = (step - self.mark_step) / elapsed
-    self.rate = self.images / elapsed
-    eta = (self.last_step - step) / steps_per_sec if steps_per_sec else float("inf")
     epoch, in_epoch = divmod(step - 1, self.steps_per_epoch)
     fields = (["%sepoch %d/%d" % (self.prefix, epoch + 1, self.epochs),
                "step %d/%d (%d/%d in epoch)" % (step, self.last_step, in_epoch + 1,
                                                 self.steps_per_epoch)]
               + ["%s %.2f" % v for v in values]
-              + ["%.0f img/s" % self.rate, "ETA %s" % _duration(eta)])
+              + ["%.0f img/s" % (self.images / tick.seconds),
+                 "ETA %s" % progress.duration(tick.eta)])
     logging.info("%s", "  ".join(fields))
-    self.mark_time, self.mark_step, self.images = now, step, 0
+    self.images = 0
 
 
 def _save_canvases(sess, graph, fixed, config, step, writer):
@@ -228,123 +209,47 @@ def _evaluate(sess, graph, valid, cfg, step, writer):
       {"valid/" + k: results[k] for k in evaluate.SCALARS if k in results}), step)
 
 
+# What this task trains on: its datasets.Batches, the fixed batch of the pictures (float32
+# [F, A, A, C]), the valid split's uint8 images (the chief's, with --eval_every; else None)
+# and the step training stops at.
+_Data = collections.namedtuple("_Data", ["batches", "fixed", "valid", "last_step"])
+# What a step gives besides its update: generation per image, latent and total loss,
+# {schedule tag: value}, {VAE/GAN tag: value}.
+_Values = collections.namedtuple("_Values", ["gen", "lat", "loss", "schedule", "extra"])
+# What the chief alone writes with: summaries, checkpoints and the collapse warning.
+_Chief = collections.namedtuple("_Chief", ["writer", "saver", "save_path", "collapse"])
+
+
 def train(config):
   """Trains (or resumes) DRAW as `config` says; returns the final step. A ps task of a
   cluster serves its variables instead and never returns."""
-  cfg, mcfg = config, config.model
+  cfg = config
   if cfg.cluster and cfg.cluster.job == "ps":
     cluster.serve(cfg.cluster)
   part = cluster.replica(cfg.cluster) if cfg.cluster else (0, 1)  # (this task's, tasks)
   chief = part[0] == 0
   # Only the chief touches the logdir: the other tasks may not even see it.
-  latest = None
-  if chief:
-    check_hparams(cfg.logdir, cfg)
-    latest = runs.readable_checkpoint(cfg.logdir)
-    # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
-    for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
-      for path in fileio.remove_temporaries(folder):
-        logging.info("removed %s, left by a run killed while writing it", path)
-  data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
-                       cfg.cache_dir, log=logging.info)
-  valid = None
-  if cfg.eval_every and chief:
-    valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
-                          cfg.cache_dir, log=logging.info)
-  batches = celeba.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip, part=part)
-  fixed = celeba.fixed_batch(data, min(FIXED_BATCH, len(data)))
-  last_step = cfg.epochs * batches.steps_per_epoch
-  if cfg.max_steps:
-    last_step = min(last_step, cfg.max_steps)
-  logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
-               len(data), cfg.split, batches.steps_per_epoch, last_step)
-
+  latest = _prepare_logdir(cfg) if chief else None
+  data = _load_data(cfg, part, chief)
   devices = runs.tower_devices(cfg.devices) if len(cfg.devices) > 1 else []
-  if devices:
-    logging.info("each batch split across %d towers on %s", len(devices), ", ".join(devices))
-  if cfg.cluster:
-    server = cluster.start_server(cfg.cluster)
-    target, session_config = server.target, cluster.session_config(cfg.cluster)
-    device = cluster.device_setter(cfg.cluster)
-    logging.info("%s: training part %d of %d of each batch%s", cluster.name(cfg.cluster),
-                 part[0] + 1, part[1], "; the chief" if chief else
-                 "; the chief writes the checkpoints, summaries and pictures")
-  else:
-    target, session_config = "", runs.session_config(devices)
-    device = devices[0] if devices else runs.device_scope(cfg.device)
+  target, session_config, device = _placement(cfg, part, chief, devices)
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
-    with tf1.device(device):  # tf1's: a cluster's device setter is a function
-      graph = runs.build_graph(mcfg, cfg.seed, devices=devices, cluster=cfg.cluster)
-      # Per image, so that the progress line does not jump at a smaller last batch.
-      gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
-    # Relative paths in `checkpoint`, so that a copied or moved logdir resumes from its own files.
-    # In a cluster the device setter puts its ops, and so the files, on this task.
-    with tf1.device(device if cfg.cluster else None):
-      saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
-    init = tf1.global_variables_initializer()
+    graph, gen_per_image, saver, init = _build(cfg, device, devices)
     writer = tf1.summary.FileWriter(cfg.logdir) if chief else None
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
     with tf1.Session(target, config=session_config) as sess, _Interrupt():
-      if latest:
-        runs.restore(sess, latest, cfg.logdir, saver)
-        # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
-        # the damaged ones after `latest`, which the next checkpoints overwrite.
-        listed = runs.checkpoints(cfg.logdir)
-        saver.recover_last_checkpoints(listed[listed.index(latest):][::-1])
-        logging.info("resumed from %s", latest)
-      elif chief:
-        sess.run(init)
-        writer.add_graph(tf1.get_default_graph())
-      if chief:
-        # Again on resume: the settings a resumed run may change (epochs, data_dir, the
-        # optimiser's) are recorded as they now are.
-        write_hparams(cfg)
-      draw = graph.draw
-      # In a cluster the other tasks wait here until the chief has its variables.
-      step = int(sess.run(graph.sync.start if graph.sync else draw.global_step))
-      save_path = os.path.join(cfg.logdir, "model.ckpt")
-      progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
-                           cfg.epochs, "" if chief else cluster.name(cfg.cluster) + ": ")
-      fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss,
-                 {"schedule/kl_weight": draw.kl_weight,
-                  "schedule/learning_rate": draw.learning_rate}]
-      # VAE/GAN: its losses and the discriminator's accuracies; its pixel term is only reported.
-      adversarial = {tag: getattr(graph.vaegan, field)
-                     for tag, (field, _) in VAEGAN_SCALARS.items()} if graph.vaegan else {}
-      gen_label = "pixel L2/image" if graph.vaegan else "gen/image"
-      collapse = _Collapse()
+      step = _start(sess, graph, saver, init, writer, latest, cfg)
+      outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
+                       _Collapse()) if chief else None
       try:
-        while step < last_step:
-          epoch, start = divmod(step, batches.steps_per_epoch)
-          for batch in batches.epoch(epoch, start):
-            feed = {graph.images: batch}
-            if graph.sync:
-              feed[graph.sync.whole_batch] = batches.whole_size(step % batches.steps_per_epoch)
-            _, gen, lat, loss, schedule, extra = sess.run(fetches + [adversarial], feed)
-            step += 1
-            # An empty part (a last batch smaller than the tasks) reports NaN means.
-            bad = [v for v in [loss] + list(extra.values()) if not np.isfinite(v)]
-            if bad and len(batch):
-              raise fileio.UserError(
-                  "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
-                  "lower --learning_rate or --clip" % (bad[0], step, cfg.logdir))
-            # The other tasks' losses are of their parts: only the chief shows its own.
-            shown = [(gen_label, gen), ("latent", lat)] + [
-                (label, extra[tag]) for tag, (_, label) in VAEGAN_SCALARS.items()
-                if label and tag in extra] if chief else []
-            progress.update(step, len(batch), shown, force=step == last_step)
-            if chief:
-              _chief_outputs(sess, graph, step, last_step, fixed, valid, cfg, writer, saver,
-                             save_path, (gen, lat, loss, schedule, extra), collapse)
-            if step == last_step:
-              break
+        step = _loop(sess, graph, gen_per_image, data, step, cfg, outputs)
       except KeyboardInterrupt:
         if chief:
           # The global step, not `step`: an interrupted sess.run may or may not have applied.
-          path = _save(sess, saver, save_path, draw.global_step)
+          path = _save(sess, saver, outputs.save_path, graph.draw.global_step)
           logging.info("interrupted; saved %s; run the same command to resume", path)
         raise
       finally:
@@ -358,21 +263,141 @@ def train(config):
   return step
 
 
-def _chief_outputs(sess, graph, step, last_step, fixed, valid, cfg, writer, saver, save_path,
-                   values, collapse):
+def _prepare_logdir(cfg):
+  """The chief's checks of its logdir: the flags against hparams.json, the newest checkpoint
+  that reads (None for a new run); it removes what killed writers left."""
+  check_hparams(cfg.logdir, cfg)
+  latest = runs.readable_checkpoint(cfg.logdir)
+  # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
+  for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
+    for path in fileio.remove_temporaries(folder):
+      logging.info("removed %s, left by a run killed while writing it", path)
+  return latest
+
+
+def _load_data(cfg, part, chief):
+  """The _Data of this task's `part` of each batch."""
+  mcfg = cfg.model
+  data = datasets.load(cfg.dataset, cfg.data_dir, cfg.split, mcfg.image_size, cfg.crop_size,
+                       cfg.cache_dir, log=logging.info)
+  valid = None
+  if cfg.eval_every and chief:
+    valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
+                          cfg.cache_dir, log=logging.info)
+  batches = datasets.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip, part=part)
+  last_step = cfg.epochs * batches.steps_per_epoch
+  if cfg.max_steps:
+    last_step = min(last_step, cfg.max_steps)
+  logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
+               len(data), cfg.split, batches.steps_per_epoch, last_step)
+  fixed = datasets.fixed_batch(data, min(datasets.FIXED_BATCH, len(data)))
+  return _Data(batches=batches, fixed=fixed, valid=valid, last_step=last_step)
+
+
+def _placement(cfg, part, chief, devices):
+  """(session target, session config, device scope) for one device, towers on `devices`, or
+  a task of a cluster, whose server it starts."""
+  if devices:
+    logging.info("each batch split across %d towers on %s", len(devices), ", ".join(devices))
+  if not cfg.cluster:
+    device = devices[0] if devices else runs.device_scope(cfg.device)
+    return "", runs.session_config(devices), device
+  server = cluster.start_server(cfg.cluster)
+  logging.info("%s: training part %d of %d of each batch%s", cluster.name(cfg.cluster),
+               part[0] + 1, part[1], "; the chief" if chief else
+               "; the chief writes the checkpoints, summaries and pictures")
+  return server.target, cluster.session_config(cfg.cluster), cluster.device_setter(cfg.cluster)
+
+
+def _build(cfg, device, devices):
+  """The training graph: (runs.Graph, [] generation loss per image, Saver, initialiser)."""
+  with tf1.device(device):  # tf1's: a cluster's device setter is a function
+    graph = runs.build_graph(cfg.model, cfg.seed, devices=devices, cluster=cfg.cluster)
+    # Per image, so that the progress line does not jump at a smaller last batch.
+    gen_per_image = tf.reduce_mean(graph.draw.gen_loss_per_image)
+  # Relative paths in `checkpoint`, so that a copied or moved logdir resumes from its own files.
+  # In a cluster the device setter puts its ops, and so the files, on this task.
+  with tf1.device(device if cfg.cluster else None):
+    saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
+  return graph, gen_per_image, saver, tf1.global_variables_initializer()
+
+
+def _start(sess, graph, saver, init, writer, latest, cfg):
+  """Restores checkpoint `latest` or, on the chief (`writer` given), initialises the
+  variables; the chief then writes hparams.json. Returns the step training goes on from."""
+  if latest:
+    runs.restore(sess, latest, cfg.logdir, saver)
+    # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
+    # the damaged ones after `latest`, which the next checkpoints overwrite.
+    listed = runs.checkpoints(cfg.logdir)
+    saver.recover_last_checkpoints(listed[listed.index(latest):][::-1])
+    logging.info("resumed from %s", latest)
+  elif writer:
+    sess.run(init)
+    writer.add_graph(tf1.get_default_graph())
+  if writer:
+    # Again on resume: the settings a resumed run may change (epochs, data_dir, the
+    # optimiser's) are recorded as they now are.
+    write_hparams(cfg)
+  # In a cluster the other tasks wait here until the chief has its variables.
+  return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))
+
+
+def _loop(sess, graph, gen_per_image, data, step, cfg, chief):
+  """Trains from `step` to data.last_step; returns the step reached. `chief`: a _Chief on the
+  chief, which writes what is due after each step; None on the other tasks."""
+  draw, batches, last_step = graph.draw, data.batches, data.last_step
+  progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
+                       cfg.epochs, "" if chief else cluster.name(cfg.cluster) + ": ")
+  fetches = [draw.train_op, gen_per_image, draw.latent_loss, draw.loss,
+             {"schedule/kl_weight": draw.kl_weight,
+              "schedule/learning_rate": draw.learning_rate}]
+  # VAE/GAN: its losses and the discriminator's accuracies; its pixel term is only reported.
+  adversarial = {tag: getattr(graph.vaegan, field)
+                 for tag, (field, _) in VAEGAN_SCALARS.items()} if graph.vaegan else {}
+  gen_label = "pixel L2/image" if graph.vaegan else "gen/image"
+  while step < last_step:
+    epoch, start = divmod(step, batches.steps_per_epoch)
+    for batch in batches.epoch(epoch, start):
+      feed = {graph.images: batch}
+      if graph.sync:
+        feed[graph.sync.whole_batch] = batches.whole_size(step % batches.steps_per_epoch)
+      values = _Values(*sess.run(fetches + [adversarial], feed)[1:])
+      step += 1
+      # An empty part (a last batch smaller than the tasks) reports NaN means.
+      bad = [v for v in [values.loss] + list(values.extra.values()) if not np.isfinite(v)]
+      if bad and len(batch):
+        raise fileio.UserError(
+            "loss became %s at step %d; the last good checkpoint is kept in %s; try a "
+            "lower --learning_rate or --clip" % (bad[0], step, cfg.logdir))
+      # The other tasks' losses are of their parts: only the chief shows its own.
+      shown = [(gen_label, values.gen), ("latent", values.lat)] + [
+          (label, values.extra[tag]) for tag, (_, label) in VAEGAN_SCALARS.items()
+          if label and tag in values.extra] if chief else []
+      progress.update(step, len(batch), shown, force=step == last_step)
+      if chief:
+        _chief_outputs(sess, graph, step, data, cfg, chief, values)
+      if step == last_step:
+        break
+  return step
+
+
+def _chief_outputs(sess, graph, step, data, cfg, chief, values):
   """After step `step`: its summaries, the collapse warning (VAE/GAN), and the pictures,
-  evaluation and checkpoint when they are due. `values`: the step's (generation per image,
-  latent, loss, {schedule tag: value}, {VAE/GAN tag: value})."""
-  gen, lat, loss, schedule, extra = values
-  scalars = {"loss/generation_per_image": gen, "loss/latent": lat, "loss/total": loss}
-  scalars.update(schedule)
-  scalars.update(extra)
-  writer.add_summary(imaging.scalar_summary(scalars), step)
+  evaluation and checkpoint when they are due. `chief`: a _Chief; `values`: the step's
+  _Values."""
+  last_step = data.last_step
+  scalars = {"loss/generation_per_image": values.gen, "loss/latent": values.lat,
+             "loss/total": values.loss}
+  scalars.update(values.schedule)
+  scalars.update(values.extra)
+  chief.writer.add_summary(imaging.scalar_summary(scalars), step)
   if graph.vaegan:
-    collapse.update(step, extra["vaegan/real_accuracy"], extra["vaegan/fake_accuracy"])
+    chief.collapse.update(step, values.extra["vaegan/real_accuracy"],
+                          values.extra["vaegan/fake_accuracy"])
   if step % cfg.image_every == 0 or step == last_step:
-    _save_canvases(sess, graph, fixed, cfg, step, writer)
+    _save_canvases(sess, graph, data.fixed, cfg, step, chief.writer)
   if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
-    _evaluate(sess, graph, valid, cfg, step, writer)
+    _evaluate(sess, graph, data.valid, cfg, step, chief.writer)
   if step % cfg.checkpoint_every == 0 or step == last_step:
-    _save(sess, saver, save_path, graph.draw.global_step)
+    _save(sess, chief.saver, chief.save_path, graph.draw.global_step)

@@ -13,13 +13,6 @@ average that minimises the pixel L2. The losses, per image and averaged over the
   L_GAN   = -log D(x) - log(1 - D(x~)) - log(1 - D(x_p))   the negative of the paper's L_GAN,
                                                       which Dis maximises
 
-Three optimisers (the paper's algorithm 1; Adam, or RMSProp as the authors' code), each on
-its own variables, all from the gradients of the same batch:
-
-  encoder (encoder, read, mu, log_sigma)   L_prior + L_llike (L_prior weighted by --kl_warmup)
-  decoder (decoder, write)                 gamma * L_llike + L_GAN_dec
-  discriminator (discriminator)            L_GAN
-
 With vaegan_pixel, L_llike also gets the per-image Gaussian pixel likelihood of
 model.pixel_sigma, 1/2 sum (x - x~)^2 / sigma^2 (as --loss=gaussian): the encoder then has a
 reason to put the face into z from the first step, which features of a discriminator that
@@ -28,14 +21,10 @@ is still learning do not give it (a departure from the paper).
 L_GAN_dec = -log D(x~) - log D(x_p) is the usual non-saturating form of the decoder's
 -L_GAN: the paper's log(1 - D) has almost no gradient while Dis easily rejects the blurry
 canvases of early training, -log D has a strong one then, and both push D(x~), D(x_p) up.
-The GAN loss reaches neither the encoder nor, through L_llike, the discriminator: each
-optimiser only updates its own variables.
 
-Balancing (vaegan_balance; the authors' code, not the paper): with real_cost = mean -log D(x)
-and fake_cost = mean -log(1 - D) over x~ and x_p, the discriminator is not updated when
-either cost is below EQUILIBRIUM - MARGIN (it is far ahead), the decoder not when either is
-above EQUILIBRIUM + MARGIN (it is far behind), and both are when both would be skipped; the
-encoder always is. The decision uses the costs of the batch being trained on.
+This module builds Dis and these losses as tensors, as model.py builds DRAW's; what each of
+the three optimisers minimises, their balancing and their steps are objectives.py's
+(minimize_vaegan), which fills in the VaeGan's training fields.
 
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
@@ -54,16 +43,8 @@ from draw_color import model
 
 tf1 = tf.compat.v1
 
-# The variable scopes each optimiser updates; together they cover every trainable variable.
-ENCODER_SCOPES = ("encoder", "read", "mu", "log_sigma", "prior")  # prior: trained by L_prior
-DECODER_SCOPES = ("decoder", "write")
 DISCRIMINATOR_SCOPE = "discriminator"
 LAYERS = 4  # Dis's convolutions; vaegan_layer picks the one compared.
-
-OPTIMIZERS = ("adam", "rmsprop")
-# The balancing rule's constants, the authors' (andersbll/autoencoding_beyond_pixels).
-EQUILIBRIUM = 0.68
-MARGIN = 0.35
 
 _INIT = tf1.random_normal_initializer(stddev=0.02)  # DCGAN's, as DRAW's linear layers
 _BN_EPSILON = 1e-5
@@ -71,23 +52,29 @@ _BN_EPSILON = 1e-5
 VaeGan = collections.namedtuple(
     "VaeGan",
     [
+        # Built here (build): Dis and the losses as tensors.
         "features",  # [3B, h, w, c] Dis_l of x, x~ and x_p, in that order along the batch.
         "logits",  # [3B] Dis's logits of x, x~ and x_p; D = sigmoid(logits).
         "samples",  # [B, A, A, C] x_p = sigma(c_T) of samples from the prior.
-        "feature_loss",  # [] L_llike, batch mean.
+        "feature_loss",  # [] 1/2 sum_f (Dis_l(x~) - Dis_l(x))^2, batch mean.
+        "llike",  # [] L_llike: feature_loss (with vaegan_pixel, plus the pixel term).
         "gan_loss",  # [] L_GAN_dec, the decoder's GAN term, batch mean.
         "discriminator_loss",  # [] L_GAN, batch mean.
-        "encoder_loss",  # [] L_prior + L_llike (with vaegan_pixel, the pixel term too).
-        "decoder_loss",  # [] gamma * L_llike + L_GAN_dec.
+        "real_cost",  # [] mean -log D(x), what balancing weighs.
+        "fake_cost",  # [] mean -log(1 - D) over x~ and x_p, likewise.
         "real_accuracy",  # [] fraction of x that Dis calls real (D > 1/2).
         "fake_accuracy",  # [] fraction of x~ and x_p that Dis calls generated.
+        # Filled in by objectives.minimize_vaegan; None until then.
+        "encoder_loss",  # [] kl_weight * L_prior + L_llike.
+        "decoder_loss",  # [] gamma * L_llike + L_GAN_dec.
         "discriminator_updated",  # [] 1.0 when this step updates Dis (balancing), else 0.0.
         "decoder_updated",  # [] 1.0 when this step updates the decoder, else 0.0.
         "encoder_op",  # The encoder's step alone.
         "decoder_op",  # The decoder's step alone (skipped when balancing says so).
         "discriminator_op",  # The discriminator's step alone (likewise).
         "train_op",  # The three steps, then the global step + 1.
-    ])
+    ],
+    defaults=(None,) * 8)
 
 
 def _conv(x, channels, stride, scope, bias):
@@ -145,42 +132,11 @@ def discriminator(images, config):
   return features, logits
 
 
-def _partition():
-  """The trainable variables as (encoder, decoder, discriminator) lists; ValueError if one
-  belongs to none, since no optimiser would train it."""
-  groups = (ENCODER_SCOPES, DECODER_SCOPES, (DISCRIMINATOR_SCOPE,))
-  found = tuple([] for _ in groups)
-  for v in tf1.trainable_variables():
-    top = v.op.name.split("/")[0]
-    owners = [i for i, scopes in enumerate(groups) if top in scopes]
-    if not owners:
-      raise ValueError("variable %s is in none of the VAE/GAN optimisers' scopes" % v.op.name)
-    found[owners[0]].append(v)
-  return found
+def build(images, draw, config, prior_noise):
+  """Dis and the VAE/GAN losses for `draw`, the model.DrawGraph of `images`; a VaeGan whose
+  training fields are None (objectives.minimize_vaegan fills them).
 
-
-def balance(real_cost, fake_cost):
-  """The authors' balancing rule: [] costs -> (update Dis, update the decoder), [] bools."""
-  low, high = EQUILIBRIUM - MARGIN, EQUILIBRIUM + MARGIN
-  update_dis = tf.logical_not(tf.logical_or(real_cost < low, fake_cost < low))
-  update_dec = tf.logical_not(tf.logical_or(real_cost > high, fake_cost > high))
-  neither = tf.logical_not(tf.logical_or(update_dis, update_dec))
-  return tf.logical_or(update_dis, neither), tf.logical_or(update_dec, neither)
-
-
-def _optimizer(config, learning_rate, name):
-  # Named, so each optimiser's slots are told apart in the checkpoint. learning_rate: the
-  # DrawGraph's, so --lr_decay_steps holds here as for the other losses.
-  if config.vaegan_optimizer == "rmsprop":
-    return tf1.train.RMSPropOptimizer(learning_rate, name="RMSProp_" + name)
-  return tf1.train.AdamOptimizer(learning_rate, beta1=config.beta1, name="Adam_" + name)
-
-
-def build_training(images, draw, config, prior_noise):
-  """The VAE/GAN losses and optimisers for `draw`, the model.DrawGraph of `images`.
-
-  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p. The
-  global step must exist (build_draw with training=True makes it). Returns a VaeGan.
+  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p.
   """
   cfg = config
   if not 1 <= cfg.vaegan_layer <= LAYERS:
@@ -205,49 +161,16 @@ def build_training(images, draw, config, prior_noise):
                         + tf.reduce_mean(tf.nn.softplus(l_recon))
                         + tf.reduce_mean(tf.nn.softplus(l_prior)))
   gan_loss = tf.reduce_mean(tf.nn.softplus(-l_recon)) + tf.reduce_mean(tf.nn.softplus(-l_prior))
-  encoder_loss = draw.kl_weight * draw.latent_loss + llike  # --kl_warmup as for the others
-  decoder_loss = cfg.vaegan_gamma * llike + gan_loss
-
   fake = tf.concat([l_recon, l_prior], 0)  # [2B]
-  if cfg.vaegan_balance:
-    update_dis, update_dec = balance(tf.reduce_mean(tf.nn.softplus(-l_real)),
-                                     tf.reduce_mean(tf.nn.softplus(fake)))
-  else:
-    update_dis = update_dec = tf.constant(True)
-  steps = []
-  for loss, variables, name, update in zip(
-      (encoder_loss, decoder_loss, discriminator_loss), _partition(),
-      ("encoder", "decoder", "discriminator"), (tf.constant(True), update_dec, update_dis)):
-    optimizer = _optimizer(cfg, draw.learning_rate, name)
-    grads = optimizer.compute_gradients(loss, var_list=variables)
-    steps.append((optimizer, [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads
-                              if g is not None], update))
-  # Every gradient before any update, so all three come from the same parameters.
-  def apply(optimizer, grads):
-    with tf1.name_scope(optimizer.get_name() + "/"):  # inside a cond too, for stable names
-      return tf.group(optimizer.apply_gradients(grads))
-
-  ops = []
-  with tf.control_dependencies([g for _, grads, _ in steps for g, _ in grads]):
-    for optimizer, grads, update in steps:
-      ops.append(tf.cond(update, lambda o=optimizer, g=grads: apply(o, g), tf.no_op))
-  with tf.control_dependencies(ops):
-    train_op = tf1.assign_add(tf1.train.get_global_step(), 1).op
-
   return VaeGan(
       features=chosen,
       logits=logits,
       samples=samples,
       feature_loss=feature_loss,
+      llike=llike,
       gan_loss=gan_loss,
       discriminator_loss=discriminator_loss,
-      encoder_loss=encoder_loss,
-      decoder_loss=decoder_loss,
+      real_cost=tf.reduce_mean(tf.nn.softplus(-l_real)),
+      fake_cost=tf.reduce_mean(tf.nn.softplus(fake)),
       real_accuracy=tf.reduce_mean(tf.cast(l_real > 0, tf.float32)),
-      fake_accuracy=tf.reduce_mean(tf.cast(fake < 0, tf.float32)),
-      discriminator_updated=tf.cast(update_dis, tf.float32),
-      decoder_updated=tf.cast(update_dec, tf.float32),
-      encoder_op=ops[0],
-      decoder_op=ops[1],
-      discriminator_op=ops[2],
-      train_op=train_op)
+      fake_accuracy=tf.reduce_mean(tf.cast(fake < 0, tf.float32)))

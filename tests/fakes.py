@@ -1,13 +1,23 @@
 """Tiny CelebA-like and MNIST-like data made by the tests themselves (the real data may not be
-shipped), and the training settings and checkpoint reading the training tests share."""
+shipped), the training settings and checkpoint reading the training tests share, and the
+command line run as a user runs it."""
 
 import os
+import resource
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from draw_color import model
 from draw_color import train
+
+# The model most training tests train: 8x8 faces, T = 2, z of 2, 8-unit LSTMs, 3x3 windows.
+TINY_RUN = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
+                             read_n=3, write_n=3)
 
 
 def write_jpeg(path, seed, width=40, height=30):
@@ -59,3 +69,18 @@ def checkpoint_weights(logdir):
   """{variable name: value} of the latest checkpoint in logdir."""
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(logdir)))
   return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+MAIN = (sys.executable, "-m", "draw_color.main")
+
+
+def run_main(*flags, command=MAIN, file_size_limit=None):
+  """Runs `command` (the CLI by default) with `flags`, TensorFlow's C++ log off; returns the
+  CompletedProcess with its output as text. With a limit, no file it writes may grow beyond
+  that many bytes (as on a full disk: the write fails with EFBIG, SIGXFSZ ignored)."""
+  def limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+  return subprocess.run([*command, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                        capture_output=True, text=True, timeout=300,
+                        preexec_fn=limit if file_size_limit else None)

@@ -7,16 +7,12 @@ import subprocess
 import sys
 
 from fakes import make_mnist
+from fakes import run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY_FLAGS = ["--timesteps=2", "--latent_size=2", "--hidden_size=8", "--read_n=3",
               "--write_n=3", "--batch_size=4", "--device=cpu", "--progress_secs=0"]
-
-
-def run_main(*flags, command=(sys.executable, "-m", "draw_color.main")):
-  return subprocess.run([*command, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                        capture_output=True, text=True, timeout=300)
 
 
 def test_mnist_brings_its_own_image_size_and_a_contradiction_is_refused(tmp_path):

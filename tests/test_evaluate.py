@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from draw_color import runs
 from draw_color import train
 from fakes import make_celeba
 from fakes import make_mnist
+from fakes import run_main
 
 tf1 = tf.compat.v1
 
@@ -159,10 +158,7 @@ def test_eval_measures_the_prior_samples(tmp_path):
 
 def test_cli_eval_prints_the_table(mnist_run):
   _, logdir = mnist_run
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run([sys.executable, "-m", "draw_color.main", "--mode=eval",
-                           "--logdir=" + logdir, "--eval_split=valid", "--device=cpu"],
-                          env=env, capture_output=True, text=True, timeout=300)
+  result = run_main("--mode=eval", "--logdir=" + logdir, "--eval_split=valid", "--device=cpu")
   assert result.returncode == 0, result.stderr
   assert "negative log-likelihood bound (nats)" in result.stdout
   assert "bits per dimension" in result.stdout

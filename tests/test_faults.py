@@ -5,11 +5,8 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
-import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -20,8 +17,10 @@ from draw_color import celeba
 from draw_color import model
 from draw_color import runs
 from draw_color import train
+from fakes import MAIN
 from fakes import make_celeba
 from fakes import run_config
+from fakes import run_main
 
 TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
               "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
@@ -33,20 +32,9 @@ def data_dir(tmp_path_factory):
   return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
 
 
-def main_command(data_dir, logdir, *flags):
-  return [sys.executable, "-m", "draw_color.main", *TINY_FLAGS, "--data_dir=" + data_dir,
-          "--cache_dir=" + os.path.join(data_dir, "cache"), "--logdir=" + str(logdir), *flags]
-
-
-def run_main(command, file_size_limit=None):
-  """Runs `command`; with a limit, no file it writes may grow beyond that many bytes (as on a
-  full disk: the write fails with EFBIG, SIGXFSZ ignored)."""
-  def limit():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-  return subprocess.run(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                        capture_output=True, text=True, timeout=300,
-                        preexec_fn=limit if file_size_limit else None)
+def main_flags(data_dir, logdir, *flags):
+  return [*TINY_FLAGS, "--data_dir=" + data_dir, "--cache_dir=" + os.path.join(data_dir, "cache"),
+          "--logdir=" + str(logdir), *flags]
 
 
 def contents(folder):
@@ -67,7 +55,7 @@ def temporaries(folder):
 def trained(data_dir, tmp_path_factory):
   """A logdir trained to step 2 (a checkpoint at 2, every 2 steps)."""
   logdir = tmp_path_factory.mktemp("trained")
-  result = run_main(main_command(data_dir, logdir, "--max_steps=2", "--checkpoint_every=2"))
+  result = run_main(*main_flags(data_dir, logdir, "--max_steps=2", "--checkpoint_every=2"))
   assert result.returncode == 0, result.stderr
   return logdir
 
@@ -81,7 +69,7 @@ def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir,
   checkpoint_size = os.path.getsize(logdir / "model.ckpt-2.data-00000-of-00001")
   # hparams.json (~600 bytes), rewritten first on resume, fails under a 300-byte limit.
   limit = {"checkpoint": checkpoint_size - 1, "hparams": 300}[what]
-  result = run_main(main_command(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2"),
+  result = run_main(*main_flags(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2"),
                     file_size_limit=limit)
   assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
   expected = {
@@ -129,13 +117,13 @@ def test_training_killed_at_random_moments_resumes_exactly(data_dir, tmp_path):
   one), the same command each time; then the run ends, every checkpoint on disk restores, no
   temporary is left and the last session's losses are an uninterrupted run's."""
   logdir = tmp_path / "killed"
-  command = main_command(data_dir, logdir, "--checkpoint_every=1", "--epochs=10")  # 30 steps
+  flags = main_flags(data_dir, logdir, "--checkpoint_every=1", "--epochs=10")  # 30 steps
   seed = random.randrange(1 << 30)
   rng = random.Random(seed)
   moments = []  # (a step, seconds after its progress line)
   for target in sorted(rng.sample(range(2, 28), 3)):
     moments.append((target, round(rng.uniform(0, 0.1), 3)))  # a step and a save: ~0.1 s
-    process = subprocess.Popen(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    process = subprocess.Popen([*MAIN, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:
       step = re.search(r"step (\d+)[/ ]", line)
@@ -144,7 +132,7 @@ def test_training_killed_at_random_moments_resumes_exactly(data_dir, tmp_path):
     time.sleep(moments[-1][1])
     process.kill()
     process.communicate()
-  result = run_main(command)
+  result = run_main(*flags)
   context = "random seed %d, killed at (step, s after it) %s: %s" % (seed, moments, result.stderr)
   assert result.returncode == 0, context
   resumed = re.search(r"resumed from .*model\.ckpt-(\d+)", result.stderr)

@@ -4,8 +4,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
@@ -21,6 +19,7 @@ from draw_color import train
 from draw_color.fileio import UserError
 from fakes import make_celeba
 from fakes import make_mnist
+from fakes import run_main
 
 tf1 = tf.compat.v1
 
@@ -243,11 +242,6 @@ def test_filter_centres_are_where_the_filterbank_peaks(compat, log_delta):
     centres = model.filter_centres(g, win.delta, n, compat)  # [B, N]
     assert ((0 < centres) & (centres < a - 1)).all()
     np.testing.assert_array_equal(f.argmax(axis=2), np.round(centres))
-
-
-def run_main(*args):
-  return subprocess.run([sys.executable, "-m", "draw_color.main", *args], capture_output=True,
-                        text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
 
 def test_cli_sample_writes_only_the_samples(logdir, tmp_path):

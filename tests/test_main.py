@@ -2,22 +2,15 @@
 
 import logging as std_logging
 import os
-import subprocess
-import sys
 
 import pytest
 
 from fakes import make_celeba
+from fakes import run_main
 
 TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
               "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
               "--device=cpu", "--progress_secs=0", "--checkpoint_every=2", "--image_every=2"]
-
-
-def run_main(*flags):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "draw_color.main", *flags], env=env,
-                        capture_output=True, text=True, timeout=300)
 
 
 def assert_one_line_error(result, *expected):

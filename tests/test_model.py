@@ -133,7 +133,7 @@ def draw_values(config, batch=5, seed=0):
                                                config.channels)).astype(np.float32)
 
   def build():
-    d = model.build_draw(tf.constant(images), config, training=False)
+    d = model.build_draw(tf.constant(images), config)
     return d._replace(**{k: tf.no_op() for k, v in d._asdict().items() if v is None})
 
   return images, run(build)
@@ -207,34 +207,17 @@ def test_variables_have_stable_scopes_independent_of_t():
 def test_eps_fresh_each_step_in_paper_one_per_batch_in_original_b3(compat, shape):
   images = np.zeros((2, 8, 8, 3), np.float32)
   with tf.Graph().as_default() as g:
-    model.build_draw(tf.constant(images), TINY._replace(compat=compat), training=False)
+    model.build_draw(tf.constant(images), TINY._replace(compat=compat))
     noise = [op for op in g.get_operations()
              if op.type == "RandomStandardNormal" and "Initializer" not in op.name]
     with tf1.Session() as sess:
       assert [list(sess.run(op.outputs[0]).shape) for op in noise] == [shape]
 
 
-def test_training_step_changes_weights_and_steps_lower_the_loss():
-  images = np.zeros((4, 8, 8, 3), np.float32)
-  images[:, :, :4] = 0.9  # a left half the model must learn to draw
-  with tf.Graph().as_default():
-    tf1.set_random_seed(0)
-    d = model.build_draw(tf.constant(images), TINY._replace(learning_rate=1e-2))
-    with tf1.Session() as sess:
-      sess.run(tf1.global_variables_initializer())
-      before = sess.run(tf1.trainable_variables())
-      losses = [sess.run([d.train_op, d.loss])[1] for _ in range(40)]
-      after = sess.run(tf1.trainable_variables())
-      assert sess.run(d.global_step) == 40
-  changed = [not np.array_equal(x, y) for x, y in zip(before, after)]
-  assert all(changed)
-  assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
-
-
 def test_original_gives_no_gradient_to_g_y():
   images = np.random.default_rng(4).random((2, 8, 8, 3)).astype(np.float32)
   with tf.Graph().as_default():
-    d = model.build_draw(tf.constant(images), TINY._replace(compat="original"), training=False)
+    d = model.build_draw(tf.constant(images), TINY._replace(compat="original"))
     w = [v for v in tf1.trainable_variables() if v.op.name == "read/window/w"][0]
     grad = tf.gradients(d.loss, w)[0]  # [H, 5]
     with tf1.Session() as sess:
@@ -246,7 +229,7 @@ def test_original_gives_no_gradient_to_g_y():
 def test_sampler_uses_no_encoder_and_is_reproducible():
   noise = np.random.default_rng(5).standard_normal((TINY.timesteps, 6, TINY.latent_size))
   with tf.Graph().as_default():
-    model.build_draw(tf1.placeholder(tf.float32, [None, 8, 8, 3]), TINY, training=False)
+    model.build_draw(tf1.placeholder(tf.float32, [None, 8, 8, 3]), TINY)
     s = model.build_sampler(6, TINY, noise=tf.constant(noise, tf.float32))
     # Nothing the samples depend on is an encoder variable or an input placeholder.
     ops, stack = set(), [s.canvases.op]
@@ -292,8 +275,7 @@ def test_optimised_graph_equals_straightforward_formulation(compat, monkeypatch)
 
   def losses_and_gradients(weights=None):
     with tf.Graph().as_default():
-      d = model.build_draw(tf.constant(images), config, training=False,
-                           noise=tf.constant(noise, tf.float32))
+      d = model.build_draw(tf.constant(images), config, noise=tf.constant(noise, tf.float32))
       variables = tf1.trainable_variables()
       grads = tf.gradients(d.loss, variables)
       with tf1.Session() as sess:
@@ -314,35 +296,12 @@ def test_optimised_graph_equals_straightforward_formulation(compat, monkeypatch)
     np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
 
 
-def test_kl_warmup_and_learning_rate_decay_follow_the_global_step():
-  config = TINY._replace(kl_warmup=10, lr_decay_steps=4, lr_decay_rate=0.5, learning_rate=0.01)
-  images = np.random.default_rng(1).random((3, 8, 8, 3)).astype(np.float32)
-  with tf.Graph().as_default():
-    d = model.build_draw(tf.constant(images), config, training=True,
-                         noise=tf.zeros(model.noise_shape(config, 3)))
-    with tf1.Session() as sess:
-      sess.run(tf1.global_variables_initializer())
-      for step in (0, 5, 10, 30):
-        sess.run(d.global_step.assign(step))
-        w, lr, gen, kl, objective = sess.run(
-            [d.kl_weight, d.learning_rate, d.gen_loss, d.latent_loss, d.objective])
-        assert w == pytest.approx(min(1.0, step / 10))
-        assert lr == pytest.approx(0.01 * 0.5**(step / 4), rel=1e-5)
-        assert objective == pytest.approx(gen + min(1.0, step / 10) * kl, rel=1e-5)
-
-
-def test_without_schedules_the_objective_is_the_loss_at_a_constant_rate():
-  images, d = draw_values(TINY)
-  assert d.kl_weight == 1.0 and d.learning_rate == pytest.approx(TINY.learning_rate)
-  assert d.objective == pytest.approx(d.loss, rel=1e-6)
-
-
 def test_learned_prior_kl_is_the_closed_form_between_two_gaussians():
   config = TINY._replace(prior="learned")
   images = np.random.default_rng(2).random((3, 8, 8, 3)).astype(np.float32)
 
   def build():
-    d = model.build_draw(tf.constant(images), config, training=False)
+    d = model.build_draw(tf.constant(images), config)
     with tf1.variable_scope("prior", reuse=True):
       # Away from the initial N(0, I), so that a KL against N(0, I) would not pass.
       moved = [v.assign(tf.random.stateless_normal(v.shape, [1, i]) * 0.3)

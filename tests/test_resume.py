@@ -3,35 +3,22 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from draw_color import model
 from draw_color import runs
 from draw_color import train
 from draw_color.fileio import UserError
+from fakes import TINY_RUN as TINY
 from fakes import checkpoint_weights as weights
-from fakes import make_celeba
 from fakes import run_config
-
-TINY = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
-                         write_n=3)
+from fakes import run_main
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
-
-
-@pytest.fixture(scope="module")
-def straight(data_dir, tmp_path_factory):
-  """The weights of an uninterrupted run to step 4."""
-  logdir = tmp_path_factory.mktemp("straight")
-  train.train(config(data_dir, logdir, max_steps=4))
-  return weights(logdir)
+@pytest.fixture
+def data_dir(celeba_dir):
+  return celeba_dir
 
 
 def config(data_dir, logdir, **overrides):
@@ -44,32 +31,32 @@ def assert_same_weights(found, expected):
     np.testing.assert_allclose(found[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_a_copied_logdir_resumes_from_its_own_files(data_dir, tmp_path, straight):
-  original, copy = tmp_path / "original", tmp_path / "copy"
-  train.train(config(data_dir, original, max_steps=2))
+def test_a_copied_logdir_resumes_from_its_own_files(data_dir, tmp_path, resumable,
+                                                    straight_to_4):
+  original, copy = resumable("original"), tmp_path / "copy"
   shutil.copytree(original, copy)
   # The original moves on; the copy must not follow it.
   train.train(config(data_dir, original, max_steps=6))
   assert runs.checkpoints(str(copy)) == [str(copy / "model.ckpt-2")]
   assert train.train(config(data_dir, copy, max_steps=4)) == 4
-  assert_same_weights(weights(copy), straight)
+  assert_same_weights(weights(copy), straight_to_4)
   assert sorted(f for f in os.listdir(copy) if f.endswith(".index")) == [
       "model.ckpt-2.index", "model.ckpt-4.index"]
 
 
-def test_a_moved_logdir_resumes(data_dir, tmp_path, straight, caplog):
-  train.train(config(data_dir, tmp_path / "before", max_steps=2))
-  os.rename(tmp_path / "before", tmp_path / "after")
+def test_a_moved_logdir_resumes(data_dir, tmp_path, resumable, straight_to_4, caplog):
+  os.rename(resumable("before"), tmp_path / "after")
   caplog.set_level("INFO")
   assert train.train(config(data_dir, tmp_path / "after", max_steps=4)) == 4
   assert "resumed from %s" % (tmp_path / "after" / "model.ckpt-2") in caplog.text
-  assert_same_weights(weights(tmp_path / "after"), straight)
+  assert_same_weights(weights(tmp_path / "after"), straight_to_4)
 
 
-def test_keep_checkpoints_holds_across_resumes(data_dir, tmp_path):
-  for last in (2, 4, 6):
-    train.train(config(data_dir, tmp_path, max_steps=last))
-  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == [
+def test_keep_checkpoints_holds_across_resumes(data_dir, resumable):
+  logdir = resumable("run")  # the first session, to step 2
+  for last in (4, 6):
+    train.train(config(data_dir, logdir, max_steps=last))
+  assert sorted(f for f in os.listdir(logdir) if f.endswith(".index")) == [
       "model.ckpt-4.index", "model.ckpt-6.index"]
 
 
@@ -79,14 +66,14 @@ def truncate(path):
 
 
 def test_a_damaged_latest_checkpoint_is_named_and_the_one_before_it_resumes(
-    data_dir, tmp_path, straight, caplog):
+    data_dir, tmp_path, straight_to_4, caplog):
   train.train(config(data_dir, tmp_path, max_steps=3))  # checkpoints 2 and 3
   truncate(tmp_path / "model.ckpt-3.data-00000-of-00001")
   caplog.set_level("INFO")
   assert train.train(config(data_dir, tmp_path, max_steps=4)) == 4
   assert "model.ckpt-3 is damaged (Read less bytes than requested)" in caplog.text
   assert "resumed from %s" % (tmp_path / "model.ckpt-2") in caplog.text
-  assert_same_weights(weights(tmp_path), straight)
+  assert_same_weights(weights(tmp_path), straight_to_4)
 
 
 def test_eval_and_pictures_fall_back_to_the_newest_checkpoint_that_reads(data_dir, tmp_path):
@@ -102,42 +89,50 @@ def test_eval_and_pictures_fall_back_to_the_newest_checkpoint_that_reads(data_di
   assert not [f for f in os.listdir(tmp_path) if f.endswith(".index") and "-6" in f]
 
 
-def test_resume_refuses_what_changes_the_data_order_naming_each_flag(data_dir, tmp_path):
-  train.train(config(data_dir, tmp_path, max_steps=2))
+def test_resume_refuses_what_changes_the_data_order_naming_each_flag(data_dir, resumable):
+  logdir = resumable("run")
   with pytest.raises(UserError) as e:
-    train.train(config(data_dir, tmp_path, max_steps=4, batch_size=2, seed=7, split="train",
+    train.train(config(data_dir, logdir, max_steps=4, batch_size=2, seed=7, split="train",
                        crop_size=20))
   message = str(e.value)
   for expected in ("--batch_size=2 (the checkpoint has 4)", "--seed=7 (the checkpoint has 1)",
                    "--split=train (the checkpoint has all)",
-                   "--crop_size=20 (the checkpoint has 24)", str(tmp_path)):
+                   "--crop_size=20 (the checkpoint has 24)", str(logdir)):
     assert expected in message
-  assert weights(tmp_path)["global_step"] == 2
+  assert weights(logdir)["global_step"] == 2
 
 
-def test_resume_records_the_settings_it_may_change(data_dir, tmp_path):
-  train.train(config(data_dir, tmp_path, max_steps=2))
+def test_resume_records_the_settings_it_may_change(data_dir, resumable):
+  logdir = resumable("run")
   faster = TINY._replace(learning_rate=0.01)
-  assert train.train(config(data_dir, tmp_path, model=faster, max_steps=4, epochs=20)) == 4
-  with open(tmp_path / "hparams.json") as f:
+  assert train.train(config(data_dir, logdir, model=faster, max_steps=4, epochs=20)) == 4
+  with open(logdir / "hparams.json") as f:
     saved = json.load(f)
   assert saved["training"]["epochs"] == 20
   assert saved["model"]["learning_rate"] == 0.01
 
 
-def test_a_checkpoint_without_hparams_is_checked_variable_by_variable(data_dir, tmp_path):
-  train.train(config(data_dir, tmp_path, max_steps=2))
-  os.remove(tmp_path / "hparams.json")
+def test_a_checkpoint_without_hparams_is_checked_variable_by_variable(data_dir, resumable):
+  logdir = resumable("run")
+  os.remove(logdir / "hparams.json")
   with pytest.raises(UserError, match="checkpoint .*model.ckpt-2 does not match .*: variable "
                      ".* is \\[.*8.*\\] there but"):
-    train.train(config(data_dir, tmp_path, model=TINY._replace(hidden_size=9), max_steps=4))
+    train.train(config(data_dir, logdir, model=TINY._replace(hidden_size=9), max_steps=4))
+
+
+def test_a_damaged_hparams_json_is_one_user_error_before_anything_is_written(data_dir,
+                                                                             tmp_path):
+  (tmp_path / "hparams.json").write_text('{"model": {"image_size": 8, ')  # cut short
+  for read in (lambda: train.train(config(data_dir, tmp_path, max_steps=2)),
+               lambda: runs.read_hparams(str(tmp_path))):
+    with pytest.raises(UserError, match="cannot read the run's settings from .*hparams.json "
+                       "\\(JSONDecodeError"):
+      read()
+  assert os.listdir(tmp_path) == ["hparams.json"]
 
 
 def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "draw_color.main", "--seed=-1", "--logdir=" + str(tmp_path / "run")],
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True, text=True,
-      timeout=300)
+  result = run_main("--seed=-1", "--logdir=" + str(tmp_path / "run"))
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert "flag --seed=-1: -1 is not a non-negative integer" in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / "run")

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from draw_color import bench
-from draw_color import celeba
+from draw_color import datasets
 from draw_color import model
 from draw_color import runs
 from draw_color import towers
@@ -95,7 +95,7 @@ def test_split_sizes_cover_the_batch_larger_parts_first_as_the_loader_cuts_it():
     found = sess.run([towers.split_sizes(tf.constant(b), 3) for b in (0, 1, 5, 6, 7)])
   assert [list(s) for s in found] == [[0, 0, 0], [1, 0, 0], [2, 2, 1], [2, 2, 2], [3, 2, 2]]
   for b, sizes in zip((0, 1, 5, 6, 7), found):
-    assert [np.subtract(*celeba.part_bounds(b, k, 3)[::-1]) for k in range(3)] == list(sizes)
+    assert [np.subtract(*datasets.part_bounds(b, k, 3)[::-1]) for k in range(3)] == list(sizes)
 
 
 def test_vaegan_is_refused_on_towers():

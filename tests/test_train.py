@@ -7,22 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from draw_color import celeba
-from draw_color import model
+from draw_color import datasets
 from draw_color import runs
 from draw_color import train
 from draw_color.fileio import UserError
+from fakes import TINY_RUN as TINY
 from fakes import checkpoint_weights as weights
-from fakes import make_celeba
 from fakes import run_config
 
-TINY = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
-                         write_n=3)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return make_celeba(tmp_path_factory.mktemp("celeba"), 10)
+@pytest.fixture
+def data_dir(celeba_dir):
+  return celeba_dir
 
 
 def config(data_dir, logdir, **overrides):
@@ -41,23 +36,22 @@ def test_training_writes_checkpoints_hparams_summaries_and_pictures(data_dir, tm
   assert pictures == ["step%07d_t%02d.png" % (s, t) for s in (2, 4, 5) for t in (1, 2)]
 
 
-def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(data_dir, tmp_path):
+def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(data_dir, resumable,
+                                                                     straight_to_4):
   # 4 steps cross the epoch boundary after step 3.
-  train.train(config(data_dir, tmp_path / "straight", max_steps=4))
-  train.train(config(data_dir, tmp_path / "resumed", max_steps=2))
-  assert train.train(config(data_dir, tmp_path / "resumed", max_steps=4)) == 4
-  straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+  resumed = resumable("resumed")  # a first session to step 2
+  assert train.train(config(data_dir, resumed, max_steps=4)) == 4
+  straight, resumed = straight_to_4, weights(resumed)
   assert resumed["global_step"] == 4
   for name in straight:
     np.testing.assert_allclose(resumed[name], straight[name], rtol=1e-5, atol=1e-6,
                                err_msg=name)
 
 
-def test_mismatched_architecture_is_refused_naming_each_flag(data_dir, tmp_path):
-  train.train(config(data_dir, tmp_path, max_steps=1))
+def test_mismatched_architecture_is_refused_naming_each_flag(data_dir, resumable):
   other = TINY._replace(hidden_size=9, compat="original", learning_rate=0.1)
   with pytest.raises(UserError) as e:
-    train.train(config(data_dir, tmp_path, model=other, max_steps=2))
+    train.train(config(data_dir, resumable("run"), model=other, max_steps=4))
   message = str(e.value)
   assert "--hidden_size=9 (the checkpoint has 8)" in message
   assert "--compat=original (the checkpoint has paper)" in message
@@ -66,7 +60,7 @@ def test_mismatched_architecture_is_refused_naming_each_flag(data_dir, tmp_path)
 
 def interrupt_at(monkeypatch, bad_step, exception=None, batch_values=None):
   """Makes the training batches raise `exception` or take `batch_values` at `bad_step`."""
-  epoch = celeba.Batches.epoch
+  epoch = datasets.Batches.epoch
 
   def patched(self, epoch_index, start_step=0):
     for i, batch in enumerate(epoch(self, epoch_index, start_step)):
@@ -77,7 +71,7 @@ def interrupt_at(monkeypatch, bad_step, exception=None, batch_values=None):
         batch = np.full_like(batch, batch_values)
       yield batch
 
-  monkeypatch.setattr(celeba.Batches, "epoch", patched)
+  monkeypatch.setattr(datasets.Batches, "epoch", patched)
 
 
 def test_ctrl_c_checkpoints_and_the_run_resumes(data_dir, tmp_path, monkeypatch):

@@ -4,8 +4,6 @@ measure of evaluate against numpy."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,19 +12,21 @@ import tensorflow as tf
 from draw_color import evaluate
 from draw_color import gif
 from draw_color import model
+from draw_color import objectives
 from draw_color import runs
 from draw_color import train
 from draw_color import vaegan
 from fakes import checkpoint_weights as weights
 from fakes import make_celeba
 from fakes import run_config
+from fakes import run_main
 
 tf1 = tf.compat.v1
 
 TINY = model.ModelConfig(image_size=16, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
                          write_n=3, loss="vaegan", vaegan_gamma=0.5, vaegan_layer=3,
                          vaegan_channels=2)
-SCOPES = {"encoder_op": vaegan.ENCODER_SCOPES, "decoder_op": vaegan.DECODER_SCOPES,
+SCOPES = {"encoder_op": objectives.ENCODER_SCOPES, "decoder_op": objectives.DECODER_SCOPES,
           "discriminator_op": (vaegan.DISCRIMINATOR_SCOPE,)}
 
 
@@ -136,7 +136,7 @@ def test_losses_and_accuracies_match_numpy(pixel):
 ])
 def test_balancing_rule_decisions(real, fake, dis, dec):
   with tf.Graph().as_default():
-    decision = vaegan.balance(tf.constant(real), tf.constant(fake))
+    decision = objectives.balance(tf.constant(real), tf.constant(fake))
     with tf1.Session() as sess:
       assert tuple(sess.run(decision)) == (dis, dec)
 
@@ -146,7 +146,7 @@ def test_balancing_rule_decisions(real, fake, dis, dec):
 def test_balanced_rmsprop_step_updates_what_the_rule_says(monkeypatch, equilibrium, dis, dec):
   # At initialisation both costs are near log 2 = 0.69: an equilibrium of 5 puts the
   # discriminator far ahead, one of -5 the decoder far behind.
-  monkeypatch.setattr(vaegan, "EQUILIBRIUM", equilibrium)
+  monkeypatch.setattr(objectives, "EQUILIBRIUM", equilibrium)
   config = TINY._replace(vaegan_balance=True, vaegan_optimizer="rmsprop")
   with tf.Graph().as_default():
     tf1.set_random_seed(0)
@@ -257,12 +257,6 @@ def test_gradient_magnitude_and_sharpness_against_numpy():
   assert np.all(evaluate.gradient_magnitude(blurred) < evaluate.gradient_magnitude(sharp))
 
 
-def run_main(*flags):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  return subprocess.run([sys.executable, "-m", "draw_color.main", *flags], env=env,
-                        capture_output=True, text=True, timeout=300)
-
-
 def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir, tmp_path):
   result = run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
                     "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
@@ -283,8 +277,8 @@ def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradien
     # Dis of the three, handed over explicitly: the prior's samples, not the canvases twice.
     _, logits = vaegan.discriminator(
         tf.concat([graph.images, graph.final_canvas, v.samples], 0), TINY)
-    encoder = [x for x in tf1.trainable_variables() if top_scope(x) in vaegan.ENCODER_SCOPES]
-    decoder = [x for x in tf1.trainable_variables() if top_scope(x) in vaegan.DECODER_SCOPES]
+    encoder = [x for x in tf1.trainable_variables() if top_scope(x) in objectives.ENCODER_SCOPES]
+    decoder = [x for x in tf1.trainable_variables() if top_scope(x) in objectives.DECODER_SCOPES]
     # The features reach the encoder only through x~, and the GAN loss of x~ the decoder.
     l_recon = tf.split(v.logits, 3)[1]
     to_encoder = tf.gradients(v.feature_loss, encoder)
