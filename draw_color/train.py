@@ -105,6 +105,9 @@ def write_hparams(config):
                "split": config.split, "crop_size": config.crop_size},
       "training": {"batch_size": config.batch_size, "epochs": config.epochs,
                    "seed": config.seed, "flip": config.flip},
+      # Where this session trains; a resume may change it (the run stays the same).
+      "placement": {"devices": list(config.devices) or [config.device],
+                    "cluster": cluster.shape(config.cluster) if config.cluster else None},
   })
 
 
@@ -287,7 +290,11 @@ def train(config):
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
-    with tf1.Session(target, config=session_config) as sess, _Interrupt():
+    # A cluster's errors of a task lost or waited for past its timeout become one line.
+    with tf1.Session(target, config=session_config) as sess, _Interrupt(), \
+        cluster.guard(cfg.cluster):
+      if graph.sync:
+        cluster.connect(sess, graph.sync, cfg.cluster)
       if latest:
         runs.restore(sess, latest, cfg.logdir, saver)
         # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
@@ -303,7 +310,7 @@ def train(config):
         # optimiser's) are recorded as they now are.
         write_hparams(cfg)
       draw = graph.draw
-      # In a cluster the other tasks wait here until the chief has its variables.
+      # A cluster task starts where the chief is (a restarted worker rejoins there).
       step = int(sess.run(graph.sync.start if graph.sync else draw.global_step))
       save_path = os.path.join(cfg.logdir, "model.ckpt")
       progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
@@ -323,6 +330,7 @@ def train(config):
             feed = {graph.images: batch}
             if graph.sync:
               feed[graph.sync.whole_batch] = batches.whole_size(step % batches.steps_per_epoch)
+              feed[graph.sync.step] = step
             _, gen, lat, loss, schedule, extra = sess.run(fetches + [adversarial], feed)
             step += 1
             # An empty part (a last batch smaller than the tasks) reports NaN means.

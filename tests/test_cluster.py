@@ -142,7 +142,7 @@ def test_a_cluster_trains_as_one_device_would_and_resumes(data_dir, tmp_path):
 ])
 def test_a_bad_tf_config_is_one_line_naming_it(text, message):
   with pytest.raises(UserError, match=message):
-    cluster.parse(text)
+    cluster.parse(text, 600)
 
 
 def test_tf_config_with_what_a_task_cannot_do_is_refused_in_one_line(tmp_path):
@@ -155,13 +155,16 @@ def test_tf_config_with_what_a_task_cannot_do_is_refused_in_one_line(tmp_path):
       text=True, timeout=120)
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
   assert result.stderr.strip().splitlines()[-1] == (
-      "error: TF_CONFIG is set, and a task of a cluster trains on one device with a loss other "
-      "than vaegan: drop --loss=vaegan or unset TF_CONFIG")
+      "error: TF_CONFIG is set but --loss=vaegan trains in one process: its three optimisers (of "
+      "the encoder, the decoder and the discriminator) are not replicated across tasks; unset "
+      "TF_CONFIG to train it on one device, or train the cluster with --loss=l2, gaussian or "
+      "bernoulli")
   assert not os.path.exists(tmp_path / "run")
 
 
 def test_the_chief_job_comes_first_then_the_workers():
   spec = {"ps": ["a:1"], "chief": ["a:2"], "worker": ["a:3", "a:4"]}
-  parsed = cluster.parse(json.dumps({"cluster": spec, "task": {"type": "worker", "index": 1}}))
+  parsed = cluster.parse(json.dumps({"cluster": spec, "task": {"type": "worker", "index": 1}}),
+                         600)
   assert cluster.replica(parsed) == (2, 3)
   assert cluster.replica(parsed._replace(job="chief", index=0)) == (0, 3)
