@@ -135,18 +135,23 @@ def start_server(cluster):
 
 
 def serve(cluster):
-  """A ps task: serves its variables until it is killed."""
-  server = start_server(cluster)
-  logging.info("%s serving on %s until killed", name(cluster),
+  """A ps task: serves its variables until it is killed or interrupted (KeyboardInterrupt)."""
+  start_server(cluster)
+  logging.info("%s serving on %s until killed or Ctrl-C", name(cluster),
                cluster.spec[cluster.job][cluster.index])
-  server.join()
+  # Not the server's join(): it waits in TensorFlow's C++, where Ctrl-C never reaches Python.
+  while True:
+    time.sleep(3600)
 
 
 def device_setter(cluster):
   """Variables round-robin on the ps tasks, every other op on this task."""
-  return tf1.train.replica_device_setter(
-      worker_device="/job:%s/task:%d" % (cluster.job, cluster.index),
-      cluster=tf.train.ClusterSpec(cluster.spec))
+  return tf1.train.replica_device_setter(worker_device=_worker_device(cluster),
+                                        cluster=tf.train.ClusterSpec(cluster.spec))
+
+
+def _worker_device(cluster):
+  return "/job:%s/task:%d" % (cluster.job, cluster.index)
 
 
 def session_config(cluster):
@@ -154,7 +159,7 @@ def session_config(cluster):
   other workers to come up; every run of it gives up after the cluster's timeout."""
   return tf1.ConfigProto(
       allow_soft_placement=True, operation_timeout_in_ms=int(cluster.timeout * 1000),
-      device_filters=["/job:ps", "/job:%s/task:%d" % (cluster.job, cluster.index)])
+      device_filters=["/job:ps", _worker_device(cluster)])
 
 
 def build(images, config, key, cluster):
@@ -175,9 +180,12 @@ def build(images, config, key, cluster):
   offset = tf.reduce_sum(towers.split_sizes(whole, count)[:index])
   noise = tf.gather(tf.random.stateless_normal(model.noise_shape(config, whole), seed=key),
                     tf.range(offset, offset + batch), axis=towers.noise_axis(config))
-  return _synchronous_step(
-      model.build_draw(images, config, training=False, noise=noise), config,
-      tf.cast(batch, tf.float32) / tf.cast(whole, tf.float32), index, count, whole)
+  # Each variable read once a step, on this task: else each of the T steps that uses it
+  # reads it from the ps anew.
+  with tf1.variable_scope(tf1.get_variable_scope(), caching_device=_worker_device(cluster)):
+    draw = model.build_draw(images, config, training=False, noise=noise)
+  return _synchronous_step(draw, config, tf.cast(batch, tf.float32) / tf.cast(whole, tf.float32),
+                           index, count, whole)
 
 
 def _synchronous_step(draw, config, weight, index, count, whole):
