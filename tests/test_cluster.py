@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from draw_color import bench
 from draw_color import celeba
 from draw_color import cluster
 from draw_color import model
@@ -247,6 +249,25 @@ def test_a_task_waiting_past_cluster_timeout_stops_in_one_line_naming_whom(data_
     code, log = found[task]
     assert code == 1 and "Traceback" not in log, log
     assert log.strip().splitlines()[-1] == line, log
+
+
+def test_bench_times_a_localhost_cluster_and_counts_what_its_ps_moves(tmp_path):
+  config = bench.BenchConfig(model=TINY, batch_size=4, steps=1, repeats=1, data_dir=None,
+                             crop_size=24, json_path=None, device="cpu")
+  rate, extra, moved = bench._cluster_rate(  # pylint: disable=protected-access
+      config, log=lambda _: None)
+  assert rate.unit == "images/s" and rate.median > 0 and np.isfinite(extra)
+  # The variables of one process's graph, each to the worker and back as its gradient.
+  with tf.Graph().as_default():
+    model.build_draw(tf.compat.v1.placeholder(tf.float32, [None, 8, 8, 3]), TINY)
+    assert moved == 2 * 4 * sum(int(np.prod(v.shape)) for v in tf.compat.v1.trainable_variables())
+  table = bench.table({"train_cluster": rate, "cluster_overhead_ms_per_step": 2.5,
+                       "cluster_bytes_per_step": 3.2e6, "train_matmul_gflop_per_step": 1.0,
+                       "forward_matmul_gflop_per_step": 0.5, "limit_images_per_s": 10.0,
+                       "fraction_of_limit": 0.5})
+  assert "| training, synthetic data, localhost cluster of 1 ps + 1 worker | " in table
+  assert ("The localhost cluster takes 2.5 ms a step more than one process (the median of "
+          "turns); its ps moves 3.2 MB a step") in table
 
 
 @pytest.mark.parametrize("text, message", [
