@@ -335,10 +335,10 @@ def guard(cluster):
 def _lost(cluster, error):
   """A UserError for an error of TensorFlow's runtime that reached no task or lost one."""
   found = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", error.message)
-  whom = ""
+  whom = "a task of the cluster"
   if found and found.group(1) in cluster.spec:
-    whom = " " + _tasks(cluster, [(found.group(1), int(found.group(2)))])
+    whom = _tasks(cluster, [(found.group(1), int(found.group(2)))])
   return fileio.UserError(
-      "%s lost the cluster%s (%s: %s); stop every task and launch them again to resume from "
-      "the chief's latest checkpoint" % (name(cluster), whom, type(error).__name__,
-                                         runs.error_reason(error)))
+      "%s lost %s (%s: %s); stop every task and launch them again to resume from the chief's "
+      "latest checkpoint" % (name(cluster), whom, type(error).__name__,
+                             runs.error_reason(error)))

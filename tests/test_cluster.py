@@ -309,3 +309,19 @@ def test_the_chief_job_comes_first_then_the_workers():
                          600)
   assert cluster.replica(parsed) == (2, 3)
   assert cluster.replica(parsed._replace(job="chief", index=0)) == (0, 3)
+
+
+def test_a_task_lost_is_named_from_the_runtime_error():
+  task = cluster.parse(json.dumps({"cluster": {"ps": ["a:1"], "worker": ["a:2", "a:3"]},
+                                   "task": {"type": "worker", "index": 1}}), 600)
+  error = tf.errors.UnavailableError(None, None, (
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection "
+      "refused\nAdditional GRPC error information from remote target /job:ps/replica:0/task:0 "
+      "while calling /tensorflow.WorkerService/RecvTensor:"))
+  with pytest.raises(UserError) as raised:
+    with cluster.guard(task):
+      raise error
+  assert str(raised.value) == (
+      "worker 1 lost ps 0 (a:1) (UnavailableError: failed to connect to all addresses; last "
+      "error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused); stop every task and launch them "
+      "again to resume from the chief's latest checkpoint")
