@@ -151,6 +151,7 @@ def device_setter(cluster):
 
 
 def _worker_device(cluster):
+  """This task's device name, e.g. "/job:worker/task:1"."""
   return "/job:%s/task:%d" % (cluster.job, cluster.index)
 
 
