@@ -60,7 +60,9 @@ gif: install
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
 # Training and forward images/s at the reference configuration on synthetic data and through
-# the loader, the loader's rates and the machine's matmul limit; a table, and bench.json (~1 min).
+# the loader, the loader's rates, the machine's matmul limit, and training as the worker of a
+# localhost cluster with 1 ps (its extra ms a step, the bytes its ps moves); a table, and
+# bench.json (~1.5 min).
 # FLAGS="--devices=gpu:0,gpu:1" (or cpu:0,cpu:1) adds training on those towers (~30 s more).
 bench: install
 	$(PY) -m draw_color.main --mode=bench --data_dir=$(BENCH_DATA) $(FLAGS)

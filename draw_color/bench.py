@@ -5,7 +5,11 @@ Every rate is the median of several timed runs after a warm-up, with min and max
 """
 
 import collections
+import json
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -14,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import cluster
 from draw_color import datasets
 from draw_color import fileio
 from draw_color import model
@@ -143,6 +148,85 @@ def _tower_rate(config, log):
                    config.steps, config.repeats, b)
 
 
+def _free_ports(count):
+  """`count` TCP ports of localhost that nothing listens on now."""
+  sockets = [socket.socket() for _ in range(count)]
+  try:
+    for s in sockets:
+      s.bind(("localhost", 0))
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
+
+
+def _cluster_rate(config, log):
+  """Training on synthetic data as the one worker of a localhost cluster whose ps is a process
+  of its own (`python -m draw_color.main` with TF_CONFIG), timed in turns with one process's
+  training, so that both meet the same load. Returns (the cluster's images/s Rate, the median
+  of its extra ms a step over the process's in each turn, the bytes the ps moves a step).
+
+  The ps moves every variable to the worker and the clipped gradient back; a cluster of K
+  training tasks moves (3K - 1) times the variables: each task reads them, each other task
+  sends its gradient, which the chief takes back, and the chief sends the sum.
+  """
+  mcfg, b = config.model, config.batch_size
+  synthetic = np.random.default_rng(0).random(
+      (b, mcfg.image_size, mcfg.image_size, mcfg.channels), dtype=np.float32)
+  alone = tf.Graph()
+  with alone.as_default():
+    tf1.set_random_seed(0)
+    with tf.device(runs.device_scope(config.device)):
+      x = tf1.placeholder(tf.float32, synthetic.shape)
+      single = model.build_draw(x, mcfg)
+    alone_init = tf1.global_variables_initializer()
+  ports = _free_ports(2)
+  spec = {"ps": ["localhost:%d" % ports[0]], "worker": ["localhost:%d" % ports[1]]}
+  env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": spec,
+                                               "task": {"type": "ps", "index": 0}}))
+  ps = subprocess.Popen([sys.executable, "-m", "draw_color.main"], env=env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    task = cluster.Cluster(spec=spec, job="worker", index=0, timeout=120)
+    server = cluster.start_server(task)
+    with tf.Graph().as_default():
+      tf1.set_random_seed(0)
+      with tf1.device(cluster.device_setter(task)):
+        graph = runs.build_graph(mcfg, 0, cluster=task)
+      init = tf1.global_variables_initializer()
+      moved = 2 * sum(v.shape.num_elements() * v.dtype.size for v in tf1.trainable_variables())
+      with tf1.Session(server.target, config=cluster.session_config(task)) as sess, \
+          tf1.Session(graph=alone, config=runs.session_config()) as alone_sess:
+        log("timing training steps as the worker of a localhost cluster with 1 ps, in turns "
+            "with one process")
+        cluster.connect(sess, graph.sync, task)
+        sess.run(init)
+        alone_sess.run(alone_init)
+        step = sess.run(graph.sync.start)
+
+        def clustered():
+          nonlocal step
+          sess.run(graph.draw.train_op, {graph.images: synthetic, graph.sync.step: step})
+          step += 1
+
+        rates, extra = [], []
+        for run in (clustered, lambda: alone_sess.run(single.train_op, {x: synthetic})) * 2:
+          run()  # warm-up: the first run also optimises the graph
+        for _ in range(config.repeats):
+          seconds = []
+          for run in (clustered, lambda: alone_sess.run(single.train_op, {x: synthetic})):
+            start = time.perf_counter()
+            for _ in range(config.steps):
+              run()
+            seconds.append((time.perf_counter() - start) / config.steps)
+          rates.append(b / seconds[0])
+          extra.append(1000 * (seconds[0] - seconds[1]))
+        return _rate(rates, "images/s"), float(np.median(extra)), moved
+  finally:
+    ps.kill()
+    ps.wait()
+
+
 def _forever(batches, batch_size):
   """Full batches from the loader, epoch after epoch."""
   epoch = 0
@@ -191,6 +275,8 @@ def run(config, log=logging.info):
   if len(config.devices) > 1:
     results["train_towers"] = _tower_rate(config, log)
     results["towers"] = list(config.devices)
+  (results["train_cluster"], results["cluster_overhead_ms_per_step"],
+   results["cluster_bytes_per_step"]) = _cluster_rate(config, log)
   limit = results["matmul"].median / results["train_matmul_gflop_per_step"]  # steps/s
   results["limit_images_per_s"] = limit * config.batch_size
   results["fraction_of_limit"] = results["train"].median / results["limit_images_per_s"]
@@ -205,6 +291,7 @@ def table(results):
   names = [("train", "training, synthetic data"),
            ("train_towers", "training, synthetic data, towers on %s"
             % ",".join(results.get("towers", []))),
+           ("train_cluster", "training, synthetic data, localhost cluster of 1 ps + 1 worker"),
            ("forward", "forward only, synthetic data"),
            ("train_celeba", "training, CelebA through the loader"),
            ("cache_build", "loader: cache build"), ("batches", "loader: batches from the cache"),
@@ -221,4 +308,11 @@ def table(results):
                % (results["train_matmul_gflop_per_step"],
                   results["forward_matmul_gflop_per_step"], results["limit_images_per_s"],
                   100 * results["fraction_of_limit"]))
+  if "train_cluster" in results:
+    lines.append("")
+    lines.append("The localhost cluster takes %.1f ms a step more than one process (the median "
+                 "of turns); its ps moves %.1f MB a step (the variables to the worker, the "
+                 "gradient back)."
+                 % (results["cluster_overhead_ms_per_step"],
+                    results["cluster_bytes_per_step"] / 1e6))
   return "\n".join(lines)

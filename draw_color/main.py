@@ -166,6 +166,10 @@ flags.DEFINE_list("devices", None, "Split each training batch across these devic
                   "each (train, and a row of bench), e.g. cpu:0,cpu:1 or gpu:0,gpu:1; one "
                   "entry is the same as --device.")
 
+# Cluster: with $TF_CONFIG set, this process is one task of a cluster (README, "On a cluster").
+flags.DEFINE_float("cluster_timeout", 600.0, "Seconds a task of a cluster waits for the others "
+                   "(to start, to finish their part of a step) before it stops with an error.")
+
 flags.register_validator(
     "device", lambda d: d in ("auto", "cpu") or (d.startswith("gpu:") and d[4:].isdigit()),
     message="--device must be auto, cpu or gpu:N (N a GPU index, e.g. gpu:0)")
@@ -182,7 +186,7 @@ flags.register_multi_flags_validator(
         and (len(f["devices"]) == 1 or f["loss"] != "vaegan")),
     message="--devices is for --mode=train and bench, instead of --device (leave it at auto), "
             "and --loss=vaegan trains on one device only (its three optimisers are not split "
-            "into towers)")
+            "into towers): use --device=gpu:N with it")
 flags.register_multi_flags_validator(
     ["dataset", "image_size", "crop_size", "split", "eval_split"],
     lambda f: f["dataset"] != "mnist" or (
@@ -208,6 +212,8 @@ flags.register_validator("pixel_sigma", lambda v: v > 0,
 flags.register_validator("lr_decay_rate", lambda v: v > 0,
                          message="--lr_decay_rate must be positive")
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
+flags.register_validator("cluster_timeout", lambda v: v > 0,
+                         message="--cluster_timeout must be a positive number of seconds")
 
 
 def data_flag(name):
@@ -230,14 +236,18 @@ def cluster_from_environment():
   text = os.environ.get("TF_CONFIG")
   if not text:
     return None
-  refused = ["--loss=vaegan"] if FLAGS.loss == "vaegan" else []
+  if FLAGS.loss == "vaegan":
+    raise fileio.UserError(
+        "TF_CONFIG is set but --loss=vaegan trains in one process: its three optimisers (of the "
+        "encoder, the decoder and the discriminator) are not replicated across tasks; unset "
+        "TF_CONFIG to train it on one device, or train the cluster with --loss=l2, gaussian "
+        "or bernoulli")
   if FLAGS.devices and len(FLAGS.devices) > 1:
-    refused.append("--devices=" + ",".join(FLAGS.devices))
-  if refused:
-    raise fileio.UserError("TF_CONFIG is set, and a task of a cluster trains on one device with "
-                           "a loss other than vaegan: drop %s or unset TF_CONFIG"
-                           % " and ".join(refused))
-  return cluster.parse(text)
+    raise fileio.UserError(
+        "TF_CONFIG is set but --devices=%s splits each batch inside one process; a task of a "
+        "cluster trains its part on one device of its machine: drop --devices, or unset "
+        "TF_CONFIG to train on towers" % ",".join(FLAGS.devices))
+  return cluster.parse(text, FLAGS.cluster_timeout)
 
 
 def train_config_from_flags():

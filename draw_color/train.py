@@ -95,6 +95,9 @@ def write_hparams(config):
                "split": config.split, "crop_size": config.crop_size},
       "training": {"batch_size": config.batch_size, "epochs": config.epochs,
                    "seed": config.seed, "flip": config.flip},
+      # Where this session trains; a resume may change it (the run stays the same).
+      "placement": {"devices": list(config.devices) or [config.device],
+                    "cluster": cluster.shape(config.cluster) if config.cluster else None},
   })
 
 
@@ -240,7 +243,9 @@ def train(config):
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
-    with tf1.Session(target, config=session_config) as sess, _Interrupt():
+    # A cluster's errors of a task lost or waited for past its timeout become one line.
+    with tf1.Session(target, config=session_config) as sess, _Interrupt(), \
+        cluster.guard(cfg.cluster):
       step = _start(sess, graph, saver, init, writer, latest, cfg)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
                        _Collapse()) if chief else None
@@ -324,7 +329,10 @@ def _build(cfg, device, devices):
 
 def _start(sess, graph, saver, init, writer, latest, cfg):
   """Restores checkpoint `latest` or, on the chief (`writer` given), initialises the
-  variables; the chief then writes hparams.json. Returns the step training goes on from."""
+  variables; the chief then writes hparams.json. Returns the step training goes on from.
+  A cluster task first connects to the cluster (cluster.connect bounds its waits)."""
+  if graph.sync:
+    cluster.connect(sess, graph.sync, cfg.cluster)
   if latest:
     runs.restore(sess, latest, cfg.logdir, saver)
     # Oldest first, so that --keep_checkpoints also counts those of earlier sessions; not
@@ -339,7 +347,7 @@ def _start(sess, graph, saver, init, writer, latest, cfg):
     # Again on resume: the settings a resumed run may change (epochs, data_dir, the
     # optimiser's) are recorded as they now are.
     write_hparams(cfg)
-  # In a cluster the other tasks wait here until the chief has its variables.
+  # A cluster task starts where the chief is (a restarted worker rejoins there).
   return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))
 
 
@@ -362,6 +370,7 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief):
       feed = {graph.images: batch}
       if graph.sync:
         feed[graph.sync.whole_batch] = batches.whole_size(step % batches.steps_per_epoch)
+        feed[graph.sync.step] = step
       values = _Values(*sess.run(fetches + [adversarial], feed)[1:])
       step += 1
       # An empty part (a last batch smaller than the tasks) reports NaN means.

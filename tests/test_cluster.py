@@ -1,9 +1,12 @@
 """Between-graph replication on a real localhost cluster: a ps and two workers as processes,
 the tiny model, a few dozen steps; and TF_CONFIG's parsing."""
 
+import collections
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -11,7 +14,9 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from draw_color import bench
 from draw_color import celeba
 from draw_color import cluster
 from draw_color import model
@@ -60,38 +65,70 @@ def free_ports(count):
       s.close()
 
 
-def launch(flags, folder):
-  """Starts the ps and the two workers with `flags` and waits for the workers; kills
-  whatever still runs after TIMEOUT and the ps. Returns {(job, index): (exit code, log)}."""
-  ports = free_ports(len(TASKS))
-  spec = {"ps": ["localhost:%d" % ports[0]],
-          "worker": ["localhost:%d" % p for p in ports[1:]]}
-  folder.mkdir()
-  running = {}
-  try:
-    for job, index in TASKS:
-      env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
-          {"cluster": spec, "task": {"type": job, "index": index}}))
-      with open(folder / ("%s%d.log" % (job, index)), "w") as log:
-        running[job, index] = subprocess.Popen(
-            [sys.executable, "-m", "draw_color.main", "--mode=train", *flags], env=env,
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + TIMEOUT
-    for task in TASKS[1:]:
-      try:
-        running[task].wait(timeout=max(1.0, deadline - time.time()))
-      except subprocess.TimeoutExpired:
-        pass
-  finally:
-    for process in running.values():
+class Tasks:
+  """The tasks of one localhost cluster (1 ps and `workers` workers on free ports) as
+  processes of `python -m draw_color.main --mode=train`, each logging into `folder`; on
+  exit, every one still running is killed."""
+
+  def __init__(self, folder, workers=2):
+    ports = free_ports(1 + workers)
+    self.spec = {"ps": ["localhost:%d" % ports[0]],
+                 "worker": ["localhost:%d" % p for p in ports[1:]]}
+    self.folder = folder
+    self.running, self.logs = {}, {}  # task -> its latest process, its log's path
+    self.starts = collections.Counter()  # task -> how often it was started
+    folder.mkdir()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    for process in self.running.values():
       if process.poll() is None:
         process.kill()
       process.wait()
-  found = {}
-  for (job, index), process in running.items():
-    with open(folder / ("%s%d.log" % (job, index))) as f:
-      found[job, index] = (process.returncode, f.read())
-  return found
+
+  def start(self, task, flags=()):
+    """Starts `task` ((job, index)) anew, in a log of its own."""
+    job, index = task
+    self.starts[task] += 1
+    path = self.folder / ("%s%d-%d.log" % (job, index, self.starts[task]))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
+        {"cluster": self.spec, "task": {"type": job, "index": index}}))
+    with open(path, "w") as log:
+      self.running[task] = subprocess.Popen(
+          [sys.executable, "-m", "draw_color.main", "--mode=train", *flags], env=env, cwd=ROOT,
+          stdout=log, stderr=subprocess.STDOUT)
+    self.logs[task] = path
+
+  def log(self, task):
+    return self.logs[task].read_text()
+
+  def wait_for(self, task, text, deadline):
+    """Waits until `task`'s log holds `text`; False if it exits or the deadline passes."""
+    while text not in self.log(task):
+      if self.running[task].poll() is not None or time.time() > deadline:
+        return False
+      time.sleep(0.05)
+    return True
+
+  def finish(self, tasks, deadline):
+    """{task: (exit code, log)} of `tasks` once they exit or the deadline passes (None)."""
+    for task in tasks:
+      try:
+        self.running[task].wait(timeout=max(1.0, deadline - time.time()))
+      except subprocess.TimeoutExpired:
+        pass
+    return {task: (self.running[task].poll(), self.log(task)) for task in tasks}
+
+
+def launch(flags, folder):
+  """Starts the ps and the two workers with `flags` and waits for the workers; kills
+  whatever still runs after TIMEOUT and the ps. Returns {(job, index): (exit code, log)}."""
+  with Tasks(folder) as tasks:
+    for task in TASKS:
+      tasks.start(task, flags)
+    return tasks.finish(TASKS[1:], time.time() + TIMEOUT)
 
 
 def test_a_cluster_trains_as_one_device_would_and_resumes(data_dir, tmp_path):
@@ -129,6 +166,110 @@ def test_a_cluster_trains_as_one_device_would_and_resumes(data_dir, tmp_path):
   assert weights(logdir)["global_step"] == 32
 
 
+def test_a_worker_killed_mid_run_rejoins_and_the_run_stays_exact(data_dir, tmp_path):
+  logdir = tmp_path / "cluster"
+  # 200 steps (50 epochs of 4), so that the worker is killed mid-run; the chief waits for it.
+  flags = TINY_FLAGS + ["--data_dir=" + data_dir, "--cache_dir=" + os.path.join(data_dir, "cache"),
+                        "--logdir=" + str(logdir), "--epochs=50", "--cluster_timeout=300",
+                        "--checkpoint_every=100", "--image_every=100"]
+  deadline = time.time() + 2 * TIMEOUT
+  with Tasks(tmp_path / "logs") as tasks:
+    for task in TASKS:
+      tasks.start(task, flags)
+    worker = ("worker", 1)
+    assert tasks.wait_for(worker, "worker 1: epoch 2/50  step 6/200", deadline), tasks.log(worker)
+    tasks.running[worker].send_signal(signal.SIGKILL)
+    tasks.running[worker].wait()
+    killed = tasks.log(worker)
+    tasks.start(worker, flags)
+    found = tasks.finish(TASKS[1:], deadline)
+  assert "done at step" not in killed
+  (chief_code, chief), (other_code, other) = found["worker", 0], found[worker]
+  assert chief_code == 0, chief
+  assert other_code == 0, other
+  assert "done: step 200, checkpoints in" in chief
+  # The restarted worker began where the chief was, after the steps its first self trained.
+  first_steps = [int(s) for s in re.findall(r"step (\d+)/200", killed)]
+  rejoined = int(re.search(r"worker 1: step (\d+) took", other).group(1))
+  assert max(first_steps) <= rejoined - 1 < 200, (killed, other)
+  assert "worker 1: done at step 200" in other
+  assert weights(logdir)["global_step"] == 200
+  # The same weights as one process, which computes every step's whole batch itself.
+  alone = tmp_path / "alone"
+  assert train.train(config(data_dir, alone, epochs=50, max_steps=200)) == 200
+  expected = weights(alone)
+  for name, value in weights(logdir).items():
+    np.testing.assert_allclose(value, expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_a_task_waiting_past_cluster_timeout_stops_in_one_line_naming_whom(data_dir, tmp_path):
+  flags = TINY_FLAGS + ["--data_dir=" + data_dir, "--cache_dir=" + os.path.join(data_dir, "cache"),
+                        "--epochs=50"]
+  deadline = time.time() + TIMEOUT
+  with Tasks(tmp_path / "no_ps", workers=1) as no_ps, \
+      Tasks(tmp_path / "no_chief") as no_chief, Tasks(tmp_path / "lost", workers=3) as lost:
+    # A chief whose ps never starts.
+    no_ps.start(("worker", 0), flags + ["--logdir=" + str(tmp_path / "a"), "--cluster_timeout=3"])
+    # A worker whose ps runs but whose chief never starts.
+    no_chief.start(("ps", 0))
+    # A chief and a worker of 3 whose third worker dies mid-run.
+    lost.start(("ps", 0))
+    assert no_chief.wait_for(("ps", 0), "serving on", deadline), no_chief.log(("ps", 0))
+    no_chief.start(("worker", 1), flags + ["--logdir=" + str(tmp_path / "b"),
+                                           "--cluster_timeout=3"])
+    assert lost.wait_for(("ps", 0), "serving on", deadline), lost.log(("ps", 0))
+    for index in range(3):
+      lost.start(("worker", index), flags + ["--logdir=" + str(tmp_path / "c"),
+                                             "--cluster_timeout=30"])
+    assert lost.wait_for(("worker", 2), "step 4/200", deadline), lost.log(("worker", 2))
+    lost.running["worker", 2].send_signal(signal.SIGKILL)
+    found = {**no_ps.finish([("worker", 0)], deadline),
+             **{("b",) + t: v for t, v in no_chief.finish([("worker", 1)], deadline).items()},
+             **{("c",) + t: v for t, v in lost.finish([("worker", 0), ("worker", 1)],
+                                                      deadline).items()}}
+    spec = lost.spec
+  expected = {
+      ("worker", 0): "error: worker 0 waited 3 s (--cluster_timeout) for ps 0 (%s) to answer; "
+                     "start it, or check the address in TF_CONFIG" % no_ps.spec["ps"][0],
+      ("b", "worker", 1): "error: worker 1 waited 3 s (--cluster_timeout) for the chief, worker 0 "
+                          "(%s), to initialise or restore the variables; start it"
+                          % no_chief.spec["worker"][0],
+      ("c", "worker", 0): "error: worker 0 waited 30 s (--cluster_timeout) for the parts of a "
+                          "step of worker 1 (%s) and worker 2 (%s); a worker that stopped "
+                          "rejoins when started again, else stop every task and launch them "
+                          "again to resume from the chief's latest checkpoint"
+                          % tuple(spec["worker"][1:]),
+      ("c", "worker", 1): "error: worker 1 waited 30 s (--cluster_timeout) for the chief, worker 0 "
+                          "(%s), to finish a step (it waits for every task's part); a worker "
+                          "that stopped rejoins when started again, else stop every task and "
+                          "launch them again to resume from the chief's latest checkpoint"
+                          % spec["worker"][0],
+  }
+  for task, line in expected.items():
+    code, log = found[task]
+    assert code == 1 and "Traceback" not in log, log
+    assert log.strip().splitlines()[-1] == line, log
+
+
+def test_bench_times_a_localhost_cluster_and_counts_what_its_ps_moves(tmp_path):
+  config = bench.BenchConfig(model=TINY, batch_size=4, steps=1, repeats=1, data_dir=None,
+                             crop_size=24, json_path=None, device="cpu")
+  rate, extra, moved = bench._cluster_rate(  # pylint: disable=protected-access
+      config, log=lambda _: None)
+  assert rate.unit == "images/s" and rate.median > 0 and np.isfinite(extra)
+  # The variables of one process's graph, each to the worker and back as its gradient.
+  with tf.Graph().as_default():
+    model.build_draw(tf.compat.v1.placeholder(tf.float32, [None, 8, 8, 3]), TINY)
+    assert moved == 2 * 4 * sum(int(np.prod(v.shape)) for v in tf.compat.v1.trainable_variables())
+  table = bench.table({"train_cluster": rate, "cluster_overhead_ms_per_step": 2.5,
+                       "cluster_bytes_per_step": 3.2e6, "train_matmul_gflop_per_step": 1.0,
+                       "forward_matmul_gflop_per_step": 0.5, "limit_images_per_s": 10.0,
+                       "fraction_of_limit": 0.5})
+  assert "| training, synthetic data, localhost cluster of 1 ps + 1 worker | " in table
+  assert ("The localhost cluster takes 2.5 ms a step more than one process (the median of "
+          "turns); its ps moves 3.2 MB a step") in table
+
+
 @pytest.mark.parametrize("text, message", [
     ("{", "TF_CONFIG is not a cluster and task"),
     ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}',
@@ -142,7 +283,7 @@ def test_a_cluster_trains_as_one_device_would_and_resumes(data_dir, tmp_path):
 ])
 def test_a_bad_tf_config_is_one_line_naming_it(text, message):
   with pytest.raises(UserError, match=message):
-    cluster.parse(text)
+    cluster.parse(text, 600)
 
 
 def test_tf_config_with_what_a_task_cannot_do_is_refused_in_one_line(tmp_path):
@@ -155,13 +296,32 @@ def test_tf_config_with_what_a_task_cannot_do_is_refused_in_one_line(tmp_path):
       text=True, timeout=120)
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
   assert result.stderr.strip().splitlines()[-1] == (
-      "error: TF_CONFIG is set, and a task of a cluster trains on one device with a loss other "
-      "than vaegan: drop --loss=vaegan or unset TF_CONFIG")
+      "error: TF_CONFIG is set but --loss=vaegan trains in one process: its three optimisers (of "
+      "the encoder, the decoder and the discriminator) are not replicated across tasks; unset "
+      "TF_CONFIG to train it on one device, or train the cluster with --loss=l2, gaussian or "
+      "bernoulli")
   assert not os.path.exists(tmp_path / "run")
 
 
 def test_the_chief_job_comes_first_then_the_workers():
   spec = {"ps": ["a:1"], "chief": ["a:2"], "worker": ["a:3", "a:4"]}
-  parsed = cluster.parse(json.dumps({"cluster": spec, "task": {"type": "worker", "index": 1}}))
+  parsed = cluster.parse(json.dumps({"cluster": spec, "task": {"type": "worker", "index": 1}}),
+                         600)
   assert cluster.replica(parsed) == (2, 3)
   assert cluster.replica(parsed._replace(job="chief", index=0)) == (0, 3)
+
+
+def test_a_task_lost_is_named_from_the_runtime_error():
+  task = cluster.parse(json.dumps({"cluster": {"ps": ["a:1"], "worker": ["a:2", "a:3"]},
+                                   "task": {"type": "worker", "index": 1}}), 600)
+  error = tf.errors.UnavailableError(None, None, (
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection "
+      "refused\nAdditional GRPC error information from remote target /job:ps/replica:0/task:0 "
+      "while calling /tensorflow.WorkerService/RecvTensor:"))
+  with pytest.raises(UserError) as raised:
+    with cluster.guard(task):
+      raise error
+  assert str(raised.value) == (
+      "worker 1 lost ps 0 (a:1) (UnavailableError: failed to connect to all addresses; last "
+      "error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused); stop every task and launch them "
+      "again to resume from the chief's latest checkpoint")

@@ -52,6 +52,8 @@ def test_bad_flag_values_are_refused_at_parse_time():
                         "--devices must be distinct entries of one kind")
   assert_one_line_error(run_main("--devices=cpu:0,cpu:1", "--loss=vaegan"),
                         "--loss=vaegan trains on one device only")
+  assert_one_line_error(run_main("--cluster_timeout=0"),
+                        "--cluster_timeout must be a positive number of seconds")
 
 
 def test_missing_data_is_one_line_naming_the_path(tmp_path):
