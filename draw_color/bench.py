@@ -178,7 +178,7 @@ def _cluster_rate(config, log):
     tf1.set_random_seed(0)
     with tf.device(runs.device_scope(config.device)):
       x = tf1.placeholder(tf.float32, synthetic.shape)
-      single = model.build_draw(x, mcfg)
+      single = objectives.minimize(model.build_draw(x, mcfg), mcfg)
     alone_init = tf1.global_variables_initializer()
   ports = _free_ports(2)
   spec = {"ps": ["localhost:%d" % ports[0]], "worker": ["localhost:%d" % ports[1]]}
