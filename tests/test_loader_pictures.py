@@ -1,0 +1,38 @@
+"""The loader's centre crop on known pictures: which pixels it keeps, to the pixel (PNG files,
+so no compression changes them)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from draw_color import celeba
+from draw_color.fileio import UserError
+
+
+def coded_picture(path, width, height):
+  """A PNG whose pixel (y, x) is (10 x, 10 y, 7): each pixel says where it was."""
+  y, x = np.mgrid[:height, :width]
+  pixels = np.stack([10 * x, 10 * y, np.full_like(x, 7)], -1).astype(np.uint8)
+  Image.fromarray(pixels).save(path)
+  return pixels
+
+
+@pytest.mark.parametrize("width,height,crop,top,left", [
+    (7, 6, 4, 1, 2),  # (7 - 4) / 2 = 1.5 rounds to 2 (half to even)
+    (6, 9, 4, 2, 1),  # (9 - 4) / 2 = 2.5 rounds to 2
+    (7, 6, 6, 0, 0),  # as tall as the picture: the whole height, 0.5 rounds to 0
+    (5, 8, 5, 2, 0),  # as wide
+])
+def test_centre_crop_keeps_the_middle_square(tmp_path, width, height, crop, top, left):
+  path = str(tmp_path / "coded.png")
+  pixels = coded_picture(path, width, height)
+  # Resizing to its own size leaves a picture as it is, so this is the crop alone.
+  np.testing.assert_array_equal(celeba.preprocess(path, crop_size=crop, image_size=crop),
+                                pixels[top:top + crop, left:left + crop])
+
+
+def test_crop_wider_than_the_picture_is_refused(tmp_path):
+  path = str(tmp_path / "coded.png")
+  coded_picture(path, 7, 6)
+  with pytest.raises(UserError, match="crop size 7 is larger"):
+    celeba.preprocess(path, crop_size=7, image_size=7)
