@@ -49,7 +49,7 @@ TESTS = {
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
         " or balanc or schedules or feature_loss'"),
     "draw_color/celeba.py": (
-        "tests/test_loader_pictures.py tests/test_celeba.py -k 'preprocess or batches or part"
+        "tests/test_loader.py tests/test_celeba.py -k 'preprocess or batches or part"
         " or fixed_batch or shared or crop'"),
 }
 MUTANT_TIMEOUT = 300  # seconds; a mutant that hangs its tests counts as killed

@@ -1,5 +1,5 @@
-"""The loader's centre crop on known pictures: which pixels it keeps, to the pixel (PNG files,
-so no compression changes them)."""
+"""The loader on known pictures: which pixels the centre crop keeps, to the pixel (PNG files,
+so no compression changes them), and batches of one."""
 
 import numpy as np
 import pytest
@@ -36,3 +36,12 @@ def test_crop_wider_than_the_picture_is_refused(tmp_path):
   coded_picture(path, 7, 6)
   with pytest.raises(UserError, match="crop size 7 is larger"):
     celeba.preprocess(path, crop_size=7, image_size=7)
+
+
+def test_batches_of_one_image_and_of_none():
+  images = np.arange(3, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+  batches = list(celeba.Batches(images, batch_size=1, seed=0).epoch(0))
+  assert [len(b) for b in batches] == [1, 1, 1]
+  assert sorted(round(float(b[0, 0, 0, 0]) * 255) for b in batches) == [0, 1, 2]
+  with pytest.raises(ValueError, match="must be positive"):
+    celeba.Batches(images, batch_size=0, seed=0)
