@@ -1,5 +1,5 @@
 """The loader on known pictures: which pixels the centre crop keeps, to the pixel (PNG files,
-so no compression changes them), and batches of one."""
+so no compression changes them), batches of one and a fixed batch of every image."""
 
 import numpy as np
 import pytest
@@ -45,3 +45,10 @@ def test_batches_of_one_image_and_of_none():
   assert sorted(round(float(b[0, 0, 0, 0]) * 255) for b in batches) == [0, 1, 2]
   with pytest.raises(ValueError, match="must be positive"):
     celeba.Batches(images, batch_size=0, seed=0)
+
+
+def test_fixed_batch_may_take_every_image():
+  images = np.arange(4, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+  np.testing.assert_array_equal(celeba.fixed_batch(images, 4), images / np.float32(255))
+  with pytest.raises(UserError, match="only 4"):
+    celeba.fixed_batch(images, 5)
