@@ -106,3 +106,17 @@ def test_one_image_or_one_sample_measures_no_diversity():
                                 num_samples=num_samples)
     assert results["images"] == n and "diversity" not in results
     assert results["generation"] == pytest.approx(gen[:n].mean())
+
+
+def test_blank_means_fewer_than_a_tenth_differing_by_more_than_the_tolerance():
+  # 10 x 10 pictures on a 0 background (the median), pixels set to exactly the tolerance or
+  # just above it: a pixel differs when it is further than 0.08, a picture is blank when
+  # fewer than 10% of its pixels differ.
+  at_tolerance = np.zeros((10, 10, 3))
+  at_tolerance[:4] = evaluate.BLANK_TOLERANCE  # 40% of the pixels, none further than 0.08
+  tenth = np.zeros((10, 10, 3))
+  tenth[0, :, 1] = 0.5  # exactly 10 of 100 pixels differ, in one channel
+  under_a_tenth = tenth.copy()
+  under_a_tenth[0, 0] = 0.0
+  assert evaluate.blank(np.stack([at_tolerance, tenth, under_a_tenth])).tolist() == [
+      True, False, True]
