@@ -9,7 +9,8 @@ first failure: the whole suite per mutant would take ~8 min.
 Importing TensorFlow costs seconds, more than most tests here, so the tests do not run in a
 new interpreter per mutant: `python mutmut_config.py serve` imports it once and runs each
 request's tests in a child forked from it, which imports draw_color (mutated on disk by
-mutmut) afresh and is killed after MUTANT_TIMEOUT seconds; `python mutmut_config.py run FILE`,
+mutmut) afresh and is killed after MUTANT_TIMEOUT seconds or when its client is (by mutmut's own
+timeout); `python mutmut_config.py run FILE`,
 mutmut's runner, asks it to run FILE's tests. The server never builds a graph or starts a
 session, so the children's thread pools are their own. (mutmut 3 forks from a process that
 has run the tests, whose TensorFlow thread pools do not survive a fork.)
@@ -19,6 +20,7 @@ import ast
 import functools
 import json
 import os
+import select
 import shlex
 import signal
 import socket
@@ -84,13 +86,18 @@ def serve():
         if done:
           code = os.waitstatus_to_exitcode(status)
           break
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or _hung_up(conn):
           os.kill(pid, signal.SIGKILL)
           os.waitpid(pid, 0)
           code = 124
           break
-        time.sleep(0.02)
       conn.sendall(b"\nexit %d\n" % code)
+
+
+def _hung_up(conn):
+  """Whether the client has gone (mutmut's own timeout killed it), waiting up to 20 ms."""
+  readable, _, _ = select.select([conn], [], [], 0.02)
+  return bool(readable) and not conn.recv(1, socket.MSG_PEEK)
 
 
 def run(filename):
