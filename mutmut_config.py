@@ -8,12 +8,12 @@ first failure: the whole suite per mutant would take ~8 min.
 
 Importing TensorFlow costs seconds, more than most tests here, so the tests do not run in a
 new interpreter per mutant: `python mutmut_config.py serve` imports it once and runs each
-request's tests in a child forked from it, which imports draw_color (mutated on disk by
-mutmut) afresh and is killed after MUTANT_TIMEOUT seconds or when its client is (by mutmut's own
-timeout); `python mutmut_config.py run FILE`,
-mutmut's runner, asks it to run FILE's tests. The server never builds a graph or starts a
-session, so the children's thread pools are their own. (mutmut 3 forks from a process that
-has run the tests, whose TensorFlow thread pools do not survive a fork.)
+request's tests in a child forked from it, which imports draw_color (mutated on disk by mutmut)
+afresh, and is killed after MUTANT_TIMEOUT seconds or when mutmut's own timeout kills its
+client; `python mutmut_config.py run FILE`, mutmut's runner, asks the server for FILE's tests.
+The server never builds a graph or starts a session, so the children's thread pools are their
+own. (mutmut 3 forks from a process that has run the tests, whose TensorFlow thread pools do
+not survive a fork.)
 """
 
 import ast
@@ -54,7 +54,8 @@ TESTS = {
         "tests/test_loader.py tests/test_celeba.py -k 'preprocess or batches or part"
         " or fixed_batch or shared or crop'"),
 }
-MUTANT_TIMEOUT = 300  # seconds; a mutant that hangs its tests counts as killed
+MUTANT_TIMEOUT = 900  # seconds (the VAE/GAN tests took over 300 on a loaded machine); a mutant
+#                      that hangs its tests counts as killed
 ADDRESS = ".mutmut.sock"  # the server's Unix socket, in the repository root
 
 
