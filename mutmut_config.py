@@ -61,9 +61,10 @@ ADDRESS = ".mutmut.sock"  # the server's Unix socket, in the repository root
 
 def serve():
   """Runs the requested pytest arguments, one request at a time, each in a forked child."""
-  import numpy  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
-  import pytest  # pylint: disable=import-outside-toplevel
-  import tensorflow  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+  # Here, not at the top: mutmut imports this file for its hook, and the runner must start fast.
+  import numpy  # noqa: F401  imported once for every child
+  import pytest
+  import tensorflow  # noqa: F401  imported once for every child
   if os.path.exists(ADDRESS):
     os.remove(ADDRESS)
   server = socket.socket(socket.AF_UNIX)
