@@ -69,6 +69,17 @@ def test_discriminator_matches_numpy():
       sess.run(tf1.global_variables_initializer())
       weights = randomise(sess, "discriminator", 1)
       got_features, got_logits = sess.run([features, logits])
+  # The paper's Dis scaled by W = 2: 5x5 convolutions of W, 4W, 8W, 8W channels, a dense layer
+  # of 16W on the 2 x 2 x 8W output of a 16 x 16 picture, one logit.
+  assert {k: v.shape for k, v in weights.items()} == {
+      "discriminator/conv1/w": (5, 5, 3, 2), "discriminator/conv1/b": (2,),
+      "discriminator/conv2/w": (5, 5, 2, 8), "discriminator/conv2/bn/scale": (8,),
+      "discriminator/conv2/bn/offset": (8,), "discriminator/conv3/w": (5, 5, 8, 16),
+      "discriminator/conv3/bn/scale": (16,), "discriminator/conv3/bn/offset": (16,),
+      "discriminator/conv4/w": (5, 5, 16, 16), "discriminator/conv4/bn/scale": (16,),
+      "discriminator/conv4/bn/offset": (16,), "discriminator/dense/w": (64, 32),
+      "discriminator/dense/bn/scale": (32,), "discriminator/dense/bn/offset": (32,),
+      "discriminator/logit/w": (32, 1), "discriminator/logit/b": (1,)}
   want_features, want_logits = numpy_dis(weights, images)
   for got, want in zip(got_features, want_features):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
