@@ -1,5 +1,5 @@
-"""VAE/GAN's discriminator against the paper's Dis written out in numpy, and the feature loss
-of every --vaegan_layer, on 16x16 pictures."""
+"""VAE/GAN's discriminator against the paper's Dis written out in numpy, the feature loss of
+every --vaegan_layer, on 16x16 pictures, and the balancing rule at its thresholds."""
 
 import numpy as np
 import pytest
@@ -102,3 +102,14 @@ def test_feature_loss_compares_the_chosen_layer(layer):
   np.testing.assert_allclose(v.features, chosen, rtol=1e-4, atol=1e-4)
   feature_loss = np.mean(0.5 * np.sum((chosen[3:6] - chosen[:3])**2, axis=(1, 2, 3)))
   assert v.feature_loss == pytest.approx(feature_loss, rel=1e-4)
+
+
+def test_balancing_waits_only_beyond_its_thresholds():
+  # A cost at EQUILIBRIUM - MARGIN is not below it, one at EQUILIBRIUM + MARGIN not above.
+  low = np.float32(vaegan.EQUILIBRIUM - vaegan.MARGIN)
+  high = np.float32(vaegan.EQUILIBRIUM + vaegan.MARGIN)
+  with tf.Graph().as_default():
+    cases = [vaegan.balance(tf.constant(real), tf.constant(fake))
+             for real, fake in ((low, 0.7), (0.7, low), (high, 0.7), (0.7, high))]
+    with tf1.Session() as sess:
+      assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
