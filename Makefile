@@ -53,7 +53,8 @@ test: install
 # server that imports TensorFlow once. `$(PY) -m mutmut results` lists the survivors, `$(PY) -m
 # mutmut show ID` shows one; a later run retests only those. Measured on 2 cores shared with two
 # training jobs: celeba.py's 58 mutants 3 min, evaluate.py's measures (52) 16 min, model.py's
-# filterbank, read, write and LSTM (161) 23 min; all ~770 (VAE/GAN's the slowest): 3 h or more.
+# filterbank, read, write and LSTM (161) 23 min, vaegan.py's layers and balancing (38) 27 min;
+# all ~770 (~9 s a mutant of model.py, ~40 s of vaegan.py): 4 h or more.
 MUTATE ?= draw_color/celeba.py draw_color/evaluate.py draw_color/model.py draw_color/vaegan.py
 mutate: install
 	$(PY) mutmut_config.py serve > .mutmut-server.log 2>&1 & server=$$!; \
