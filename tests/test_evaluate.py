@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numpy_draw
 from draw_color import datasets
 from draw_color import evaluate
 from draw_color import model
-from draw_color import runs
 from draw_color import train
+from fakes import checkpoint_weights
 from fakes import make_celeba
 from fakes import make_mnist
 from fakes import run_main
@@ -49,20 +50,12 @@ def mnist_run(tmp_path_factory):
 
 
 def numpy_bound(logdir, images, config, seed):
-  """The paper's bound from the same tensors: cross-entropy of sigma(c_T) plus every KL."""
-  checkpoint = tf1.train.latest_checkpoint(logdir)
-  with tf.Graph().as_default():
-    graph = runs.build_graph(config, seed, training=False)
-    with tf1.Session() as sess:
-      runs.restore(sess, checkpoint, logdir)
-      p, mu, log_sigma = sess.run(
-          [graph.draw.canvases[-1], graph.draw.mus, graph.draw.log_sigmas],
-          {graph.images: images, graph.noise_step: -1})  # the first batch's eps
-  p = p.astype(np.float64)
-  xent = -np.sum(images * np.log(p) + (1 - images) * np.log(1 - p), axis=(1, 2, 3))  # [B]
-  sigma2 = np.exp(2 * log_sigma.astype(np.float64))
-  kl = 0.5 * np.sum(mu**2 + sigma2 - np.log(sigma2) - 1, axis=(0, 2))  # [B]
-  return xent.mean(), kl.mean()
+  """The paper's bound in numpy (numpy_draw) from the checkpoint's weights: cross-entropy of
+  sigma(c_T) plus every KL, with the eps that evaluation draws for its first batch."""
+  eps = tf.random.stateless_normal(model.noise_shape(config, len(images)),
+                                   seed=tf.constant([seed, -1], tf.int64))  # (seed, batch 0)
+  d = numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
+  return d["gen_loss_per_image"].mean(), d["latent_loss_per_image"].mean()
 
 
 def test_bound_matches_numpy_and_is_written_with_the_step(mnist_run):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numpy_draw
 from draw_color import model
 
 tf1 = tf.compat.v1
@@ -79,10 +80,20 @@ def test_paper_grid_is_symmetric_about_the_centre():
   np.testing.assert_allclose(means, (a + 1) / 2 + np.arange(-2, 3) * win.delta[0], atol=1e-4)
 
 
-def test_original_reproduces_b1_fy_rows_equal_fx_rows():
-  (fx, fy), win = filterbank_of(RAW, "original")
-  np.testing.assert_array_equal(fx, fy)  # g~Y plays no part
-  np.testing.assert_array_equal(win.gx, win.gy)
+def test_original_reproduces_b1_fy_placed_by_g_x():
+  a, n = 12, 5
+  moved = RAW.copy()
+  moved[:, 1] = [0.9, -0.8, 0.1]  # other g~Y
+  (_, fy), win = filterbank_of(RAW, "original", a, n)
+  (_, fy_moved), _ = filterbank_of(moved, "original", a, n)
+  # B1: F_Y's centres are mu_X's, from g~X (B8's integer centre), whatever g~Y says.
+  np.testing.assert_allclose(win.gy, (a + 1) // 2 * (RAW[:, 0] + 1), rtol=1e-6)
+  _, want_fy, _ = numpy_draw.filterbanks(RAW.astype(np.float64), a, n, "original")
+  np.testing.assert_allclose(fy, want_fy, atol=1e-6)
+  np.testing.assert_array_equal(fy_moved, fy)
+  # The paper's F_Y follows g~Y.
+  assert not np.allclose(filterbank_of(moved, "paper", a, n)[0][1],
+                         filterbank_of(RAW, "paper", a, n)[0][1], atol=1e-3)
 
 
 def test_original_reproduces_b2_b6_b7_b8():
@@ -243,9 +254,24 @@ def test_sampler_uses_no_encoder_and_is_reproducible():
     assert not any(op.type == "Placeholder" for op in ops)
     with tf1.Session() as sess:
       sess.run(tf1.global_variables_initializer())
-      first, again = sess.run(s.canvases), sess.run(s.canvases)
+      weights = {v.op.name: sess.run(v) for v in tf1.trainable_variables()}
+      first = sess.run(s.canvases)
   assert first.shape == (TINY.timesteps, 6, 8, 8, 3)
-  np.testing.assert_array_equal(first, again)
+
+  def fresh(eps):
+    """The samples of a new graph and session, other initial weights overwritten."""
+    with tf.Graph().as_default():
+      tf1.set_random_seed(1)
+      s = model.build_sampler(6, TINY, noise=tf.constant(eps, tf.float32))
+      with tf1.Session() as sess:
+        sess.run(tf1.global_variables_initializer())
+        for v in tf1.trainable_variables():
+          v.load(weights[v.op.name], sess)
+        return sess.run(s.canvases)
+
+  # The weights and the noise make the samples: the same give the same, other noise others.
+  np.testing.assert_array_equal(fresh(noise), first)
+  assert not np.array_equal(fresh(-noise), first)
 
 
 def straightforward_read(images, fx, fy):

@@ -1,0 +1,155 @@
+"""mutmut 2 hooks for `make mutate`: what is mutated, and which tests judge each file.
+
+Only the maths is mutated: the functions and classes named in SCOPE (the filterbanks, read and
+write, the LSTM, the KL and the losses, the sampler, the VAE/GAN losses and discriminator,
+evaluate's measures, the loader's crop/resize and batching), less the lines that raise or
+log. Each mutant of a file is judged by that file's tests alone (TESTS), stopping at the
+first failure: the whole suite per mutant would take ~8 min.
+
+Importing TensorFlow costs seconds, more than most tests here, so the tests do not run in a
+new interpreter per mutant: `python mutmut_config.py serve` imports it once and runs each
+request's tests in a child forked from it, which imports draw_color (mutated on disk by mutmut)
+afresh, and is killed after MUTANT_TIMEOUT seconds or when mutmut's own timeout kills its
+client; `python mutmut_config.py run FILE`, mutmut's runner, asks the server for FILE's tests.
+The server never builds a graph or starts a session, so the children's thread pools are their
+own. (mutmut 3 forks from a process that has run the tests, whose TensorFlow thread pools do
+not survive a fork.)
+"""
+
+import ast
+import functools
+import json
+import os
+import select
+import shlex
+import signal
+import socket
+import sys
+import time
+
+SCOPE = {
+    "draw_color/model.py": (
+        "_linear", "_lstm", "window_params", "filter_centres", "filterbank", "read_patches",
+        "write_patches", "_Draw", "_stack_windows", "_to_images", "noise_shape", "build_draw",
+        "build_sampler"),
+    "draw_color/objectives.py": ("schedule", "balance"),
+    "draw_color/evaluate.py": (
+        "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "evaluate"),
+    "draw_color/vaegan.py": ("_conv", "_dense", "_batch_norm", "discriminator", "build"),
+    "draw_color/celeba.py": ("_crop_resize",),
+    "draw_color/datasets.py": ("part_bounds", "Batches", "fixed_batch", "_to_float"),
+}
+# The tests that judge each file's mutants (pytest arguments); the end-to-end ones (training
+# runs, the CLI, resuming) are left to `make test`.
+TESTS = {
+    "draw_color/model.py": "tests/test_model_numpy.py tests/test_model.py",
+    "draw_color/objectives.py": (
+        "tests/test_objectives.py tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'schedule"
+        " or balanc or warm or decay'"),
+    "draw_color/evaluate.py": (
+        "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
+        " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
+        " or batches_do_not'"),
+    "draw_color/vaegan.py": (
+        "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
+        " or balanc or schedules or feature_loss'"),
+    "draw_color/celeba.py": "tests/test_loader.py tests/test_celeba.py -k 'preprocess or crop'",
+    "draw_color/datasets.py": (
+        "tests/test_loader.py tests/test_datasets.py tests/test_celeba.py -k 'batches or part"
+        " or fixed_batch or shared'"),
+}
+MUTANT_TIMEOUT = 900  # seconds (the VAE/GAN tests took over 300 on a loaded machine); a mutant
+#                      that hangs its tests counts as killed
+ADDRESS = ".mutmut.sock"  # the server's Unix socket, in the repository root
+
+
+def serve():
+  """Runs the requested pytest arguments, one request at a time, each in a forked child."""
+  # Here, not at the top: mutmut imports this file for its hook, and the runner must start fast.
+  import numpy  # noqa: F401  imported once for every child
+  import pytest
+  import tensorflow  # noqa: F401  imported once for every child
+  if os.path.exists(ADDRESS):
+    os.remove(ADDRESS)
+  server = socket.socket(socket.AF_UNIX)
+  server.bind(ADDRESS)
+  server.listen()
+  while True:
+    conn, _ = server.accept()
+    with conn:
+      args = json.loads(conn.makefile().readline())
+      pid = os.fork()
+      if pid == 0:  # the child: its output goes to the client
+        os.dup2(conn.fileno(), 1)
+        os.dup2(conn.fileno(), 2)
+        code = pytest.main(args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
+      deadline = time.monotonic() + MUTANT_TIMEOUT
+      while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+          code = os.waitstatus_to_exitcode(status)
+          break
+        if time.monotonic() > deadline or _hung_up(conn):
+          os.kill(pid, signal.SIGKILL)
+          os.waitpid(pid, 0)
+          code = 124
+          break
+      conn.sendall(b"\nexit %d\n" % code)
+
+
+def _hung_up(conn):
+  """Whether the client has gone (mutmut's own timeout killed it), waiting up to 20 ms."""
+  readable, _, _ = select.select([conn], [], [], 0.02)
+  return bool(readable) and not conn.recv(1, socket.MSG_PEEK)
+
+
+def run(filename):
+  """mutmut's runner: FILE's tests by the server; prints their output, exits with their code."""
+  args = ["-x", "-q", "-p", "no:cacheprovider"] + shlex.split(TESTS[filename])
+  for _ in range(600):  # the server may still be importing TensorFlow
+    try:
+      client = socket.socket(socket.AF_UNIX)
+      client.connect(ADDRESS)
+      break
+    except (FileNotFoundError, ConnectionRefusedError):
+      client.close()
+      time.sleep(0.5)
+  else:
+    sys.exit("no test server at %s: start `python mutmut_config.py serve`" % ADDRESS)
+  with client:
+    client.sendall(json.dumps(args).encode() + b"\n")
+    output = client.makefile("rb").read().decode(errors="replace")
+  text, _, code = output.rstrip("\n").rpartition("\nexit ")
+  print(text)
+  sys.exit(int(code))
+
+
+@functools.lru_cache(maxsize=None)
+def _owners(filename):
+  """{line number (1-based): name of the top-level function or class it is in}."""
+  with open(filename) as f:
+    tree = ast.parse(f.read())
+  return {line: node.name for node in tree.body
+          if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+          for line in range(node.lineno, node.end_lineno + 1)}
+
+
+def pre_mutation(context):
+  filename = context.filename.replace("\\", "/")
+  line = context.current_source_line.strip()
+  owner = _owners(context.filename).get(context.current_line_index + 1)
+  if (owner not in SCOPE.get(filename, ()) or line.startswith("raise ")
+      or line.startswith(("logging.", "log("))):
+    context.skip = True
+    return
+  context.config.test_command = "%s %s run %s" % (sys.executable, __file__, filename)
+
+
+if __name__ == "__main__":
+  if sys.argv[1] == "serve":
+    serve()
+  else:
+    run(sys.argv[2])

@@ -1,0 +1,122 @@
+"""evaluate.evaluate's arithmetic over a split, against numpy: a stand-in session hands it
+known per-image losses, canvases and samples, so no model is trained or run."""
+
+import itertools
+import types
+
+import numpy as np
+import pytest
+
+from draw_color import evaluate
+from draw_color import model
+
+N, A, T, BATCH, SAMPLES = 7, 4, 2, 3, 4
+
+
+class Session:
+  """Answers evaluate's runs from fixed arrays, checking what it is fed."""
+
+  def __init__(self, images, gen, kl, canvases, samples):
+    self.images, self.gen, self.kl, self.canvases, self.samples = (images, gen, kl, canvases,
+                                                                    samples)
+
+  def run(self, fetches, feed):
+    if fetches == "samples":
+      assert feed == {"num_samples": SAMPLES}
+      return self.samples[:SAMPLES]
+    assert fetches == ["gen", "kl", "canvas"]
+    i = -1 - feed["noise_step"]  # batch i: keyed by -1 - i, never a training step
+    part = slice(i * BATCH, i * BATCH + len(feed["images"]))
+    np.testing.assert_array_equal(feed["images"], self.images[part] / np.float32(255))
+    return self.gen[part], self.kl[:, part], self.canvases[part]
+
+
+GRAPH = types.SimpleNamespace(
+    draw=types.SimpleNamespace(gen_loss_per_image="gen", kl_per_step="kl"),
+    final_canvas="canvas", images="images", noise_step="noise_step", samples="samples",
+    num_samples="num_samples")
+
+
+def fixtures(channels):
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (N, A, A, channels), dtype=np.uint8)
+  canvases = rng.random((N, A, A, channels)).astype(np.float32)
+  canvases[2] = images[2] / np.float32(255)  # a perfect reconstruction: PSNR's 100 dB cap
+  samples = rng.random((SAMPLES + 2, A, A, channels)).astype(np.float32)
+  samples[1] = 0.3  # a blank one of the four
+  return (images, rng.random(N) * 50, rng.random((T, N)) * 3, canvases, samples)
+
+
+def gradient(images):
+  """sqrt(dx^2 + dy^2) at the pixels that have both differences, averaged per image."""
+  images = np.asarray(images, np.float64)
+  out = []
+  for image in images:
+    h, w, _ = image.shape
+    total = sum(np.sqrt((image[y, x + 1] - image[y, x])**2 + (image[y + 1, x] - image[y, x])**2)
+                .sum() for y in range(h - 1) for x in range(w - 1))
+    out.append(total / ((h - 1) * (w - 1) * image.shape[2]))
+  return np.array(out)
+
+
+def mean_distance(pictures):
+  return np.mean([np.linalg.norm(np.asarray(a, np.float64) - b)
+                  for a, b in itertools.combinations(pictures, 2)])
+
+
+@pytest.mark.parametrize("channels,loss", [(3, "bernoulli"), (1, "l2")])
+def test_split_measures_match_numpy(channels, loss):
+  config = model.ModelConfig(image_size=A, channels=channels, timesteps=T, loss=loss)
+  images, gen, kl, canvases, samples = fixtures(channels)
+  results = evaluate.evaluate(Session(images, gen, kl, canvases, samples), GRAPH, images,
+                              config, BATCH, progress_secs=0.0, num_samples=SAMPLES)
+  x = (images / np.float32(255)).astype(np.float64)  # as fed
+  bound = gen.mean() + kl.sum(0).mean()
+  assert results["loss"] == loss and results["images"] == N
+  assert results["generation"] == pytest.approx(gen.mean())
+  assert results["kl"] == pytest.approx(kl.sum(0).mean())
+  np.testing.assert_allclose(results["kl_per_step"], kl.mean(1))
+  assert results["bound"] == pytest.approx(bound)
+  if loss == "bernoulli":
+    assert results["bits_per_dim"] == pytest.approx(bound / (A * A * channels * np.log(2)))
+  else:
+    assert "bits_per_dim" not in results
+  if channels == 3:
+    mse = ((canvases - x)**2).mean((1, 2, 3))
+    assert mse[2] == 0
+    psnr = [100.0 if m == 0 else 10 * np.log10(1 / m) for m in mse]
+    assert results["mse"] == pytest.approx(mse.mean(), rel=1e-5)
+    assert results["psnr"] == pytest.approx(np.mean(psnr), rel=1e-5)
+    assert results["sharpness"] == pytest.approx(gradient(canvases).sum() / gradient(x).sum(),
+                                                 rel=1e-5)
+  else:
+    assert not {"mse", "psnr", "sharpness"} & set(results)
+  assert results["samples"] == SAMPLES
+  assert results["blank_fraction"] == 0.25
+  assert results["diversity"] == pytest.approx(
+      mean_distance(samples[:SAMPLES]) / mean_distance(x[:SAMPLES]), rel=1e-5)
+
+
+def test_one_image_or_one_sample_measures_no_diversity():
+  config = model.ModelConfig(image_size=A, timesteps=T)
+  images, gen, kl, canvases, samples = fixtures(3)
+  for n, num_samples in ((1, SAMPLES), (N, 1)):
+    results = evaluate.evaluate(Session(images[:n], gen, kl, canvases, samples), GRAPH,
+                                images[:n], config, BATCH, progress_secs=0.0,
+                                num_samples=num_samples)
+    assert results["images"] == n and "diversity" not in results
+    assert results["generation"] == pytest.approx(gen[:n].mean())
+
+
+def test_blank_means_fewer_than_a_tenth_differing_by_more_than_the_tolerance():
+  # 10 x 10 pictures on a 0 background (the median), pixels set to exactly the tolerance or
+  # just above it: a pixel differs when it is further than 0.08, a picture is blank when
+  # fewer than 10% of its pixels differ.
+  at_tolerance = np.zeros((10, 10, 3))
+  at_tolerance[:4] = evaluate.BLANK_TOLERANCE  # 40% of the pixels, none further than 0.08
+  tenth = np.zeros((10, 10, 3))
+  tenth[0, :, 1] = 0.5  # exactly 10 of 100 pixels differ, in one channel
+  under_a_tenth = tenth.copy()
+  under_a_tenth[0, 0] = 0.0
+  assert evaluate.blank(np.stack([at_tolerance, tenth, under_a_tenth])).tolist() == [
+      True, False, True]

@@ -1,0 +1,116 @@
+"""VAE/GAN's discriminator against the paper's Dis written out in numpy, the feature loss of
+every --vaegan_layer, on 16x16 pictures, and the balancing rule at its thresholds."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from draw_color import model
+from draw_color import objectives
+from draw_color import runs
+from draw_color import vaegan
+
+tf1 = tf.compat.v1
+
+TINY = model.ModelConfig(image_size=16, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
+                         write_n=3, loss="vaegan", vaegan_channels=2)
+
+
+def conv_same(x, w, stride):
+  """x [N, H, H, I] * w [K, K, I, O] with TensorFlow's SAME padding (the extra row or column
+  after), every `stride`-th position."""
+  size, k = x.shape[1], w.shape[0]
+  out = -(-size // stride)
+  pad = max((out - 1) * stride + k - size, 0)
+  x = np.pad(x, ((0, 0), (pad // 2, pad - pad // 2), (pad // 2, pad - pad // 2), (0, 0)))
+  y = np.zeros((len(x), out, out, w.shape[3]))
+  for i in range(out):
+    for j in range(out):
+      window = x[:, i * stride:i * stride + k, j * stride:j * stride + k]  # [N, K, K, I]
+      y[:, i, j] = np.tensordot(window, w, 3)
+  return y
+
+
+def batch_norm(x, weights, scope):
+  axes = tuple(range(x.ndim - 1))
+  normal = (x - x.mean(axes)) / np.sqrt(x.var(axes) + 1e-5)
+  return normal * weights[scope + "/scale"] + weights[scope + "/offset"]
+
+
+def numpy_dis(weights, images):
+  """The paper's Dis for 64x64 faces scaled by W: -> (the 4 convolutions' outputs, logits)."""
+  w = {k[len("discriminator/"):]: np.asarray(v, np.float64) for k, v in weights.items()}
+  h = 2 * np.asarray(images, np.float64) - 1
+  features = []
+  for i, stride in enumerate((1, 2, 2, 2)):
+    name = "conv%d" % (i + 1)
+    conv = conv_same(h, w[name + "/w"], stride)
+    if i == 0:
+      conv = conv + w[name + "/b"]
+    features.append(conv)
+    h = np.maximum(conv if i == 0 else batch_norm(conv, w, name + "/bn"), 0)
+  h = np.maximum(batch_norm(h.reshape(len(h), -1) @ w["dense/w"], w, "dense/bn"), 0)
+  return features, (h @ w["logit/w"] + w["logit/b"])[:, 0]
+
+
+def randomise(sess, scope, seed):
+  rng = np.random.default_rng(seed)
+  weights = {}
+  for v in tf1.trainable_variables(scope):
+    weights[v.op.name] = rng.normal(0, 0.4, v.shape).astype(np.float32)
+    v.load(weights[v.op.name], sess)
+  return weights
+
+
+def test_discriminator_matches_numpy():
+  images = np.random.default_rng(0).random((5, 16, 16, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    features, logits = vaegan.discriminator(tf.constant(images), TINY)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      weights = randomise(sess, "discriminator", 1)
+      got_features, got_logits = sess.run([features, logits])
+  # The paper's Dis scaled by W = 2: 5x5 convolutions of W, 4W, 8W, 8W channels, a dense layer
+  # of 16W on the 2 x 2 x 8W output of a 16 x 16 picture, one logit.
+  assert {k: v.shape for k, v in weights.items()} == {
+      "discriminator/conv1/w": (5, 5, 3, 2), "discriminator/conv1/b": (2,),
+      "discriminator/conv2/w": (5, 5, 2, 8), "discriminator/conv2/bn/scale": (8,),
+      "discriminator/conv2/bn/offset": (8,), "discriminator/conv3/w": (5, 5, 8, 16),
+      "discriminator/conv3/bn/scale": (16,), "discriminator/conv3/bn/offset": (16,),
+      "discriminator/conv4/w": (5, 5, 16, 16), "discriminator/conv4/bn/scale": (16,),
+      "discriminator/conv4/bn/offset": (16,), "discriminator/dense/w": (64, 32),
+      "discriminator/dense/bn/scale": (32,), "discriminator/dense/bn/offset": (32,),
+      "discriminator/logit/w": (32, 1), "discriminator/logit/b": (1,)}
+  want_features, want_logits = numpy_dis(weights, images)
+  for got, want in zip(got_features, want_features):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(got_logits, want_logits, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layer", [1, 2, 4])
+def test_feature_loss_compares_the_chosen_layer(layer):
+  config = TINY._replace(vaegan_layer=layer)
+  images = np.random.default_rng(2).random((3, 16, 16, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(config, 0)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      weights = randomise(sess, "discriminator", 3)
+      v, recon = sess.run([graph.vaegan, graph.final_canvas], {graph.images: images})
+  features, _ = numpy_dis(weights, np.concatenate([images, recon, v.samples]))
+  chosen = features[layer - 1]  # [3B, h, w, c]
+  np.testing.assert_allclose(v.features, chosen, rtol=1e-4, atol=1e-4)
+  feature_loss = np.mean(0.5 * np.sum((chosen[3:6] - chosen[:3])**2, axis=(1, 2, 3)))
+  assert v.feature_loss == pytest.approx(feature_loss, rel=1e-4)
+
+
+def test_balancing_waits_only_beyond_its_thresholds():
+  # A cost at EQUILIBRIUM - MARGIN is not below it, one at EQUILIBRIUM + MARGIN not above.
+  low = np.float32(objectives.EQUILIBRIUM - objectives.MARGIN)
+  high = np.float32(objectives.EQUILIBRIUM + objectives.MARGIN)
+  with tf.Graph().as_default():
+    cases = [objectives.balance(tf.constant(real), tf.constant(fake))
+             for real, fake in ((low, 0.7), (0.7, low), (high, 0.7), (0.7, high))]
+    with tf1.Session() as sess:
+      assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
