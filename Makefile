@@ -44,7 +44,7 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests (~2 min).
+# The unit and end-to-end tests (208 tests, 9 min 20 s on an idle 2-core machine, plus ~1 min for the first install).
 test: install
 	$(PY) -m pytest -q tests
 

@@ -4,7 +4,7 @@ Only the maths is mutated: the functions and classes named in SCOPE (the filterb
 write, the LSTM, the KL and the losses, the sampler, the VAE/GAN losses and discriminator,
 evaluate's measures, the loader's crop/resize and batching), less the lines that raise or
 log. Each mutant of a file is judged by that file's tests alone (TESTS), stopping at the
-first failure: the whole suite per mutant would take ~8 min.
+first failure: the whole suite per mutant would take ~9 min.
 
 Importing TensorFlow costs seconds, more than most tests here, so the tests do not run in a
 new interpreter per mutant: `python mutmut_config.py serve` imports it once and runs each
