@@ -1,5 +1,6 @@
 """Pictures from a tiny checkpoint trained here: files, sizes, seeds, refusals, the CLI."""
 
+import glob
 import json
 import os
 import re
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numpy_draw
+from draw_color import celeba
 from draw_color import gif
 from draw_color import mnist
 from draw_color import model
@@ -287,3 +290,82 @@ def test_num_faces_draws_the_first_faces_only(logdir, made, tmp_path):
   assert iio.imread(tmp_path / "reconstruction.gif", index=None).shape[:2] == (
       TINY.timesteps, grid_shape(2, 2)[0])
   assert iio.imread(tmp_path / "steps.png").shape == grid_shape(4, 1 + TINY.timesteps) + (3,)
+
+
+def randomised_copy(logdir, copy, seed):
+  """A copy of logdir whose checkpoint's weights are N(0, 0.5^2), so that the canvases vary
+  widely from face to face and step to step (2 training steps leave them all near grey);
+  returns {variable name: value} as saved."""
+  shutil.copytree(logdir, copy)
+  prefix = tf.train.latest_checkpoint(str(copy))
+  reader = tf.train.load_checkpoint(prefix)
+  rng = np.random.default_rng(seed)
+  values = {}
+  with tf.Graph().as_default():
+    for name in sorted(reader.get_variable_to_shape_map()):
+      value = reader.get_tensor(name)
+      if name.endswith(("/w", "/b", "/kernel", "/bias")):
+        value = rng.normal(0, 0.5, value.shape).astype(value.dtype)
+      values[name] = value
+      tf1.Variable(value, name=name)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      tf1.train.Saver().save(sess, prefix, write_meta_graph=False)
+  return values
+
+
+def grid_cells(picture, count, cols):
+  """The `count` upscaled cells [count, 8*SCALE, 8*SCALE, C] of a grid of `cols` columns."""
+  step = (TINY.image_size + 1) * SCALE
+  size = TINY.image_size * SCALE
+  return np.stack([picture[r * step:r * step + size, c * step:c * step + size]
+                   for r, c in (divmod(i, cols) for i in range(count))])
+
+
+def assert_rounds(got, want, what):
+  """got: uint8 cells [..., A*SCALE, A*SCALE, C]; want: float [..., A, A, C] in [0, 1]: each
+  block of SCALE x SCALE pixels is its pixel of want rounded (to within float32's error)."""
+  want = np.repeat(np.repeat(np.asarray(want) * 255, SCALE, -3), SCALE, -2)
+  assert got.shape == want.shape, what
+  np.testing.assert_array_less(np.abs(got.astype(np.float64) - want), 0.5 + 1e-3, err_msg=what)
+
+
+def test_frames_are_the_canvases_of_draw_in_numpy_from_the_checkpoint(logdir, tmp_path):
+  """reconstruction.gif's frames and steps.png's rows are sigma(c_t) of the first faces, and
+  samples.png is the sampler's last canvas, each computed again by numpy_draw from the
+  checkpoint's weights, with eps drawn as runs.build_graph documents: stateless normal keyed
+  by (seed, -1) for the faces, by fold_in((seed, 0), 2) for the samples."""
+  weights = randomised_copy(logdir, tmp_path / "run", seed=7)
+  faces, samples, seed = 4, 3, 5  # <= 256 colours a frame: a GIF keeps them exactly
+  out = tmp_path / "pictures"
+  gif.make_gifs(config(tmp_path / "run", out, num_faces=faces, num_samples=samples, seed=seed))
+  with open(tmp_path / "run" / runs.HPARAMS) as f:
+    data_dir = json.load(f)["data"]["data_dir"]
+  # No partition file: the fixed batch is the first faces of all, by name.
+  paths = sorted(glob.glob(os.path.join(data_dir, "img_align_celeba", "*.jpg")))[:faces]
+  batch = np.stack([celeba.preprocess(p, 24, TINY.image_size) for p in paths]) / 255.0
+  t, z = TINY.timesteps, TINY.latent_size
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    eps, prior = sess.run([
+        tf.random.stateless_normal([t, faces, z], seed=tf.constant([seed, -1], tf.int64)),
+        tf.random.stateless_normal([t, samples, z], seed=tf.random.experimental.stateless_fold_in(
+            tf.constant([seed, 0], tf.int64), 2))])
+  canvases = numpy_draw.draw(weights, TINY, batch, eps)["canvases"]  # [T, F, A, A, 3]
+  rounded = np.round(canvases * 255)
+  assert np.abs(np.diff(rounded, axis=0)).max() > 20  # the steps differ: the test can fail
+  assert np.abs(rounded[-1, 1:] - rounded[-1, :1]).max() > 20  # and so do the faces
+
+  frames = iio.imread(out / "reconstruction.gif", index=None)
+  assert len(frames) == t
+  for step, frame in enumerate(frames):
+    assert_rounds(grid_cells(frame, faces, cols=2), canvases[step], "frame %d" % step)
+  rows = grid_cells(iio.imread(out / "steps.png"), faces * (1 + t), cols=1 + t)
+  rows = rows.reshape((faces, 1 + t) + rows.shape[1:])  # a face: its original, its canvases
+  assert_rounds(rows[:, 0], batch, "steps.png originals")
+  for step in range(t):
+    assert_rounds(rows[:, 1 + step], canvases[step], "steps.png step %d" % step)
+  np.testing.assert_array_equal(rows[:, -1], grid_cells(frames[-1], faces, cols=2))
+
+  drawn = numpy_draw.sample(weights, TINY, prior)  # [T, S, A, A, 3]
+  assert_rounds(grid_cells(iio.imread(out / "samples.png"), samples, cols=2), drawn[-1],
+                "samples.png")
