@@ -44,7 +44,7 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests, one pytest worker per core (pytest-xdist): 208 tests in ~5 min
+# The unit and end-to-end tests, one pytest worker per core (pytest-xdist): 213 tests in ~5 min
 # on an idle 2-core machine (9 min 20 s in one process), plus ~1 min for the first install.
 test: install
 	$(PY) -m pytest -q -n auto tests
