@@ -43,7 +43,6 @@ import tensorflow as tf
 from draw_color import fileio
 from draw_color import model
 from draw_color import objectives
-from draw_color import runs
 from draw_color import towers
 
 tf1 = tf.compat.v1
@@ -343,4 +342,4 @@ def _lost(cluster, error):
   return fileio.UserError(
       "%s lost %s (%s: %s); stop every task and launch them again to resume from the chief's "
       "latest checkpoint" % (name(cluster), whom, type(error).__name__,
-                             runs.error_reason(error)))
+                             fileio.error_reason(error)))

@@ -41,5 +41,5 @@ def export(logdir, export_dir):
                           write_meta_graph=False)
       except tf.errors.OpError as e:
         raise fileio.UserError("cannot write the checkpoint into %s (%s)"
-                               % (export_dir, runs.error_reason(e)))
+                               % (export_dir, fileio.error_reason(e)))
   return path, step

@@ -1,4 +1,4 @@
-"""Atomic file writes and the one-line user error shared by the whole package.
+"""Atomic file writes and the one-line user errors shared by the whole package.
 
 Every output (checkpoint metadata, caches, images, GIFs, JSON) is written to a temporary
 name in the same directory and renamed over the target, so an interrupted run never
@@ -23,6 +23,16 @@ WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACC
 # What a writer killed mid-write leaves: atomic_path's .NAME.RANDOM.tmp.EXT, and TensorFlow's
 # NAME.tempstateDIGITS (a checkpoint's files) and NAME.tmpHEX (`checkpoint`, .meta).
 TEMPORARY = re.compile(r"^\..+\.tmp(\.\w+)?$|\.tempstate\d+$|\.tmp[0-9a-f]{32}$")
+
+
+def error_reason(error):
+  """The line of a tf.errors.OpError (its .message) that says what failed, without
+  TensorFlow's stack."""
+  lines = error.message.splitlines()
+  for line, after in zip(lines, lines[1:]):
+    if after.strip().startswith("[["):  # the node's name follows the reason
+      return line.strip()
+  return lines[0] if lines else type(error).__name__
 
 
 def remove_temporaries(folder):

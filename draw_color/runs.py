@@ -193,15 +193,6 @@ def restore(sess, checkpoint, logdir, saver=None):
                            % (checkpoint, e.message.splitlines()[0]))
 
 
-def error_reason(error):
-  """The line of a tf.errors.OpError that says what failed, without TensorFlow's stack."""
-  lines = error.message.splitlines()
-  for line, after in zip(lines, lines[1:]):
-    if after.strip().startswith("[["):  # the node's name follows the reason
-      return line.strip()
-  return lines[0] if lines else type(error).__name__
-
-
 def device_scope(device):
   """--device -> a tf.device name, or None for TensorFlow's own choice."""
   if device == "auto":

@@ -200,7 +200,7 @@ def _save(sess, saver, save_path, global_step):
   except tf.errors.OpError as e:
     kept = runs.checkpoints(os.path.dirname(save_path))
     raise fileio.UserError("cannot write checkpoint %s-%d (%s); %s" % (
-        save_path, sess.run(global_step), runs.error_reason(e).rsplit("; ", 1)[-1],
+        save_path, sess.run(global_step), fileio.error_reason(e).rsplit("; ", 1)[-1],
         "the last good one, %s, is kept" % kept[0] if kept else "no checkpoint was kept"))
 
 
