@@ -44,7 +44,7 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests: 213 tests, ~9 min 30 s on an idle 2-core machine, plus ~1 min
+# The unit and end-to-end tests: 213 tests, ~11 min on an idle 2-core machine, plus ~1 min
 # for the first install. (pytest-xdist's -n 2 halves that, but the tests bounded by wall time,
 # cluster timeouts and signals at random moments, then share a core: one flaked once in six.)
 test: install
