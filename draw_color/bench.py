@@ -7,7 +7,6 @@ Every rate is the median of several timed runs after a warm-up, with min and max
 import collections
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -148,18 +147,6 @@ def _tower_rate(config, log):
                    config.steps, config.repeats, b)
 
 
-def _free_ports(count):
-  """`count` TCP ports of localhost that nothing listens on now."""
-  sockets = [socket.socket() for _ in range(count)]
-  try:
-    for s in sockets:
-      s.bind(("localhost", 0))
-    return [s.getsockname()[1] for s in sockets]
-  finally:
-    for s in sockets:
-      s.close()
-
-
 def _cluster_rate(config, log):
   """Training on synthetic data as the one worker of a localhost cluster whose ps is a process
   of its own (`python -m draw_color.main` with TF_CONFIG), timed in turns with one process's
@@ -180,7 +167,7 @@ def _cluster_rate(config, log):
       x = tf1.placeholder(tf.float32, synthetic.shape)
       single = objectives.minimize(model.build_draw(x, mcfg), mcfg)
     alone_init = tf1.global_variables_initializer()
-  ports = _free_ports(2)
+  ports = cluster.free_ports(2)
   spec = {"ps": ["localhost:%d" % ports[0]], "worker": ["localhost:%d" % ports[1]]}
   env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": spec,
                                                "task": {"type": "ps", "index": 0}}))

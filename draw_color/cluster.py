@@ -34,6 +34,7 @@ import collections
 import contextlib
 import json
 import re
+import socket
 import threading
 import time
 
@@ -142,6 +143,18 @@ def serve(cluster):
   # Not the server's join(): it waits in TensorFlow's C++, where Ctrl-C never reaches Python.
   while True:
     time.sleep(3600)
+
+
+def free_ports(count):
+  """`count` TCP ports of localhost that nothing listens on now, for a localhost cluster."""
+  sockets = [socket.socket() for _ in range(count)]
+  try:
+    for s in sockets:
+      s.bind(("localhost", 0))
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
 
 
 def device_setter(cluster):

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -54,24 +53,13 @@ def config(data_dir, logdir, **overrides):
                                          **overrides})
 
 
-def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  try:
-    for s in sockets:
-      s.bind(("localhost", 0))
-    return [s.getsockname()[1] for s in sockets]
-  finally:
-    for s in sockets:
-      s.close()
-
-
 class Tasks:
   """The tasks of one localhost cluster (1 ps and `workers` workers on free ports) as
   processes of `python -m draw_color.main --mode=train`, each logging into `folder`; on
   exit, every one still running is killed."""
 
   def __init__(self, folder, workers=2):
-    ports = free_ports(1 + workers)
+    ports = cluster.free_ports(1 + workers)
     self.spec = {"ps": ["localhost:%d" % ports[0]],
                  "worker": ["localhost:%d" % p for p in ports[1:]]}
     self.folder = folder
