@@ -6,7 +6,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import time
 
@@ -19,7 +18,6 @@ from draw_color import model
 from draw_color import runs
 from draw_color import train
 from fakes import MAIN
-from fakes import checkpoint_weights
 from fakes import make_celeba
 from fakes import run_config
 from fakes import run_main
@@ -176,62 +174,3 @@ def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
   files = contents(tmp_path)
   assert not [name for name in left if name in files]
   assert all(name in files for name in kept)
-
-
-TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
-                               read_n=3, write_n=3,
-                               lr_decay_rate=0.5)  # TINY_FLAGS' model; the CLI's default decay
-
-
-@pytest.fixture(scope="module")
-def straight_to_30(data_dir, tmp_path_factory):
-  """{variable: value} of TINY_FLAGS' run (seed 0, 10 epochs of 3 steps) trained in one go."""
-  logdir = tmp_path_factory.mktemp("straight_to_30")
-  train.train(run_config(data_dir, logdir, model=TINY_MODEL, seed=0, max_steps=0,
-                         checkpoint_every=30, image_every=30))
-  assert tf.train.latest_checkpoint(str(logdir)).endswith("model.ckpt-30")
-  return checkpoint_weights(logdir)
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl_c"])
-def test_training_stopped_by_a_signal_saves_and_resumes_to_the_same_weights(data_dir, tmp_path,
-                                                                           straight_to_30,
-                                                                           signum):
-  """SIGTERM (what a scheduler sends) or SIGINT (Ctrl-C) after step 3 of 30: the run saves a
-  checkpoint, says so and exits 130; the same command goes on from it, and its final weights are
-  those of TINY_FLAGS trained to 30 in one go in-process (train.train, not the CLI)."""
-  logdir = tmp_path / "stopped"
-  flags = main_flags(data_dir, logdir, "--checkpoint_every=30", "--epochs=10")  # 30 steps
-  # SIGINT as a terminal delivers it: raised as KeyboardInterrupt even if this process ignores it.
-  process = subprocess.Popen([*MAIN, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-  log = []
-  for line in process.stderr:
-    log.append(line)
-    step = re.search(r"step (\d+)[/ ]", line)
-    if step and int(step.group(1)) >= 3:
-      break
-  process.send_signal(signum)
-  _, rest = process.communicate(timeout=120)
-  log = "".join(log) + rest
-  saved = re.search(r"interrupted; saved (\S+model\.ckpt-(\d+)); run the same command to resume",
-                    log)
-  assert process.returncode == 130 and saved, log
-  assert 3 <= int(saved.group(2)) < 30, log
-  assert runs.readable_checkpoint(str(logdir)) == str(logdir / ("model.ckpt-" + saved.group(2)))
-  assert not temporaries(logdir), log
-
-  result = run_main(*flags)
-  assert result.returncode == 0, result.stderr
-  assert re.search(r"resumed from \S*model\.ckpt-%s\b" % saved.group(2), result.stderr), \
-      result.stderr
-  assert "step 30/30" in result.stderr, result.stderr
-
-  with open(logdir / "hparams.json") as f:
-    assert json.load(f)["model"] == TINY_MODEL._asdict()
-  assert tf.train.latest_checkpoint(str(logdir)).endswith("model.ckpt-30")
-  found, expected = checkpoint_weights(logdir), straight_to_30
-  assert sorted(found) == sorted(expected)
-  for name in expected:
-    np.testing.assert_allclose(found[name], expected[name], rtol=1e-5, atol=1e-7, err_msg=name)
