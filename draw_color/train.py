@@ -1,6 +1,7 @@
 """The training loop: data, graph, session, progress, summaries, pictures, checkpoints, resume."""
 
 import collections
+import contextlib
 import os
 import signal
 
@@ -179,17 +180,49 @@ class _Collapse:
 
 
 class _Interrupt:
-  """Turns SIGTERM into KeyboardInterrupt, so a killed run checkpoints like a Ctrl-C."""
+  """SIGTERM (what a scheduler sends) and SIGINT (Ctrl-C) while training: the first stops the
+  run before its next step, where it checkpoints (KeyboardInterrupt from `check`); a second
+  stops it at once.
+
+  A KeyboardInterrupt raised wherever the signal lands can leave a queue or lock half-updated:
+  one that landed inside the summary writer's queue made writer.close() wait forever, with the
+  checkpoint saved. So the handler only records the signal, and the loop raises it at a safe
+  point. `immediate` marks the long sections that hold no such state (evaluation), which a
+  signal cuts short. A SIGINT this process ignores (a background job's) stays ignored.
+  """
 
   def __enter__(self):
-    self.previous = signal.signal(signal.SIGTERM, self._raise)
+    self.requested = self.at_once = False
+    self.previous = {signum: signal.getsignal(signum)
+                     for signum in (signal.SIGTERM, signal.SIGINT)}
+    for signum, handler in self.previous.items():
+      if handler is not signal.SIG_IGN:
+        signal.signal(signum, self._handle)
+    return self
 
   def __exit__(self, *exc):
-    signal.signal(signal.SIGTERM, self.previous)
+    for signum, handler in self.previous.items():
+      signal.signal(signum, handler)
 
-  @staticmethod
-  def _raise(signum, frame):
-    raise KeyboardInterrupt
+  def _handle(self, signum, frame):
+    if self.requested or self.at_once:
+      raise KeyboardInterrupt
+    self.requested = True
+
+  def check(self):
+    """Raises KeyboardInterrupt if a signal came."""
+    if self.requested:
+      raise KeyboardInterrupt
+
+  @contextlib.contextmanager
+  def immediate(self):
+    """A section that a signal stops at once."""
+    self.check()
+    self.at_once = True
+    try:
+      yield
+    finally:
+      self.at_once = False
 
 
 def _save(sess, saver, save_path, global_step):
@@ -204,9 +237,9 @@ def _save(sess, saver, save_path, global_step):
         "the last good one, %s, is kept" % kept[0] if kept else "no checkpoint was kept"))
 
 
-def _evaluate(sess, graph, valid, cfg, step, writer):
-  """Evaluates on the valid split; logs it and puts it in TensorBoard beside the losses."""
-  results = evaluate.evaluate(sess, graph, valid, cfg.model, cfg.batch_size, cfg.progress_secs)
+def _log_evaluation(results, step, writer):
+  """Logs evaluate.evaluate's results on the valid split and puts them in TensorBoard beside
+  the losses."""
   logging.info("valid at step %d: %s", step, evaluate.summary_line(results))
   writer.add_summary(imaging.scalar_summary(
       {"valid/" + k: results[k] for k in evaluate.SCALARS if k in results}), step)
@@ -244,13 +277,13 @@ def train(config):
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
     # A cluster's errors of a task lost or waited for past its timeout become one line.
-    with tf1.Session(target, config=session_config) as sess, _Interrupt(), \
+    with tf1.Session(target, config=session_config) as sess, _Interrupt() as interrupt, \
         cluster.guard(cfg.cluster):
       step = _start(sess, graph, saver, init, writer, latest, cfg)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
                        _Collapse()) if chief else None
       try:
-        step = _loop(sess, graph, gen_per_image, data, step, cfg, outputs)
+        step = _loop(sess, graph, gen_per_image, data, step, cfg, outputs, interrupt)
       except KeyboardInterrupt:
         if chief:
           # The global step, not `step`: an interrupted sess.run may or may not have applied.
@@ -351,9 +384,10 @@ def _start(sess, graph, saver, init, writer, latest, cfg):
   return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))
 
 
-def _loop(sess, graph, gen_per_image, data, step, cfg, chief):
+def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
   """Trains from `step` to data.last_step; returns the step reached. `chief`: a _Chief on the
-  chief, which writes what is due after each step; None on the other tasks."""
+  chief, which writes what is due after each step; None on the other tasks. `interrupt`: the
+  _Interrupt, which may stop it before a step."""
   draw, batches, last_step = graph.draw, data.batches, data.last_step
   progress = _Progress(cfg.progress_secs, step, last_step, batches.steps_per_epoch,
                        cfg.epochs, "" if chief else cluster.name(cfg.cluster) + ": ")
@@ -367,6 +401,7 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief):
   while step < last_step:
     epoch, start = divmod(step, batches.steps_per_epoch)
     for batch in batches.epoch(epoch, start):
+      interrupt.check()
       feed = {graph.images: batch}
       if graph.sync:
         feed[graph.sync.whole_batch] = batches.whole_size(step % batches.steps_per_epoch)
@@ -385,16 +420,16 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief):
           if label and tag in values.extra] if chief else []
       progress.update(step, len(batch), shown, force=step == last_step)
       if chief:
-        _chief_outputs(sess, graph, step, data, cfg, chief, values)
+        _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt)
       if step == last_step:
         break
   return step
 
 
-def _chief_outputs(sess, graph, step, data, cfg, chief, values):
+def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
   """After step `step`: its summaries, the collapse warning (VAE/GAN), and the pictures,
   evaluation and checkpoint when they are due. `chief`: a _Chief; `values`: the step's
-  _Values."""
+  _Values; `interrupt`: the _Interrupt, which may stop the evaluation."""
   last_step = data.last_step
   scalars = {"loss/generation_per_image": values.gen, "loss/latent": values.lat,
              "loss/total": values.loss}
@@ -407,6 +442,9 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values):
   if step % cfg.image_every == 0 or step == last_step:
     _save_canvases(sess, graph, data.fixed, cfg, step, chief.writer)
   if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
-    _evaluate(sess, graph, data.valid, cfg, step, chief.writer)
+    with interrupt.immediate():  # minutes on a large valid split
+      results = evaluate.evaluate(sess, graph, data.valid, cfg.model, cfg.batch_size,
+                                  cfg.progress_secs)
+    _log_evaluation(results, step, chief.writer)
   if step % cfg.checkpoint_every == 0 or step == last_step:
     _save(sess, chief.saver, chief.save_path, graph.draw.global_step)

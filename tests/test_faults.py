@@ -6,6 +6,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -18,6 +19,7 @@ from draw_color import model
 from draw_color import runs
 from draw_color import train
 from fakes import MAIN
+from fakes import checkpoint_weights
 from fakes import make_celeba
 from fakes import run_config
 from fakes import run_main
@@ -174,3 +176,86 @@ def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
   files = contents(tmp_path)
   assert not [name for name in left if name in files]
   assert all(name in files for name in kept)
+
+
+TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
+                               read_n=3, write_n=3,
+                               lr_decay_rate=0.5)  # TINY_FLAGS' model; the CLI's default decay
+ENDLESS = 100000  # epochs: 300,000 steps, so a signal always finds the run in its loop
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl_c"])
+def test_training_stopped_by_a_signal_saves_and_resumes_to_the_same_weights(data_dir, tmp_path,
+                                                                           signum):
+  """SIGTERM (what a scheduler sends) or SIGINT (Ctrl-C) once the run passed step 3: it saves
+  a checkpoint at step S, says so and exits 130; the same command with --max_steps=S+5 goes on
+  from it, and its final weights are those of the run trained to S+5 in one go in-process
+  (train.train, not the CLI). The run is endless so that however late the signal comes (a
+  loaded machine), it comes inside the training loop."""
+  logdir = tmp_path / "stopped"
+  flags = main_flags(data_dir, logdir, "--checkpoint_every=1000", "--epochs=%d" % ENDLESS)
+  # SIGINT as a terminal delivers it: raised as KeyboardInterrupt even if this process ignores it.
+  process = subprocess.Popen([*MAIN, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  log = []
+  for line in process.stderr:
+    log.append(line)
+    step = re.search(r"step (\d+)[/ ]", line)
+    if step and int(step.group(1)) >= 3:
+      break
+  process.send_signal(signum)
+  _, rest = process.communicate(timeout=300)
+  log = "".join(log) + rest
+  saved = re.search(r"interrupted; saved (\S+model\.ckpt-(\d+)); run the same command to resume",
+                    log)
+  assert process.returncode == 130 and saved, log
+  stopped_at = int(saved.group(2))
+  assert stopped_at >= 3, log
+  assert runs.readable_checkpoint(str(logdir)) == str(logdir / ("model.ckpt-%d" % stopped_at))
+  assert not temporaries(logdir), log
+
+  last_step = stopped_at + 5
+  result = run_main(*flags, "--max_steps=%d" % last_step)
+  assert result.returncode == 0, result.stderr
+  assert re.search(r"resumed from \S*model\.ckpt-%d\b" % stopped_at, result.stderr), \
+      result.stderr
+  with open(logdir / "hparams.json") as f:
+    assert json.load(f)["model"] == TINY_MODEL._asdict()
+  assert tf.train.latest_checkpoint(str(logdir)).endswith("model.ckpt-%d" % last_step)
+
+  straight = tmp_path / "straight"
+  train.train(run_config(data_dir, straight, model=TINY_MODEL, seed=0, epochs=ENDLESS,
+                         max_steps=last_step, checkpoint_every=1000, image_every=2))
+  found, expected = checkpoint_weights(logdir), checkpoint_weights(straight)
+  assert sorted(found) == sorted(expected)
+  for name in expected:
+    np.testing.assert_allclose(found[name], expected[name], rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_a_signal_stops_training_at_a_safe_point_and_a_second_at_once():
+  """The first SIGTERM/SIGINT is only recorded (check() raises it between steps); a second, or
+  one inside an `immediate` section, raises at once; a SIGINT ignored before stays ignored."""
+  with train._Interrupt() as interrupt:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.01)  # Python runs the handler between bytecodes
+    with pytest.raises(KeyboardInterrupt):
+      interrupt.check()
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(1)
+  with train._Interrupt() as interrupt:
+    with pytest.raises(KeyboardInterrupt):
+      with interrupt.immediate():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+  assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+  assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    with train._Interrupt() as interrupt:
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.01)
+      interrupt.check()
+  finally:
+    signal.signal(signal.SIGINT, previous)
