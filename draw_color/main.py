@@ -54,6 +54,9 @@ flags.DEFINE_integer("read_n", 5, "N of the N x N read attention window.", lower
 flags.DEFINE_integer("write_n", 5, "N of the N x N write attention window.", lower_bound=2)
 flags.DEFINE_boolean("read_attn", True, "Read with attention (else the whole image and error).")
 flags.DEFINE_boolean("write_attn", True, "Write with attention (else a dense canvas update).")
+flags.DEFINE_float("read_sigma_init", 1.0, "Sigma, in pixels, of the read filters before "
+                   "training; 1 is the paper's (a departure otherwise: larger reads more of the "
+                   "image at first).", lower_bound=0.01)
 flags.DEFINE_enum("compat", "paper", list(model.COMPATS),
                   "paper: the DRAW paper's maths; original: the original code's, bug for bug.")
 flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
@@ -277,7 +280,8 @@ def model_config_from_flags():
       pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
       lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,
       prior=FLAGS.prior, vaegan_optimizer=FLAGS.vaegan_optimizer,
-      vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel)
+      vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel,
+      read_sigma_init=FLAGS.read_sigma_init)
 
 
 def bench_config_from_flags():

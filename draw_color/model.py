@@ -66,10 +66,13 @@ ModelConfig = collections.namedtuple(
         "vaegan_optimizer",  # training, vaegan: "adam" or "rmsprop" for all three optimisers.
         "vaegan_balance",  # training, vaegan: skip Dis's or the decoder's update when far ahead.
         "vaegan_pixel",  # vaegan: add the Gaussian pixel likelihood (pixel_sigma) to L_llike.
+        "read_sigma_init",  # sigma, in pixels, of the read filters before training (the bias
+        #                     of log sigma^2 is 2 log of it); 1 is the paper's and the
+        #                     original's (a zero bias).
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 1.0, "standard", "adam", False, False))
+              1.0, 0, 0, 1.0, "standard", "adam", False, False, 1.0))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])
@@ -111,11 +114,13 @@ SampleGraph = collections.namedtuple(
 _LINEAR_INIT = tf1.random_normal_initializer(stddev=0.02)
 
 
-def _linear(x, output_size, scope):
-  """x [B, I] -> [B, output_size]; weights N(0, 0.02^2) and zero biases, as the original."""
+def _linear(x, output_size, scope, bias=None):
+  """x [B, I] -> [B, output_size]; weights N(0, 0.02^2) and zero biases, as the original, or
+  biases starting at `bias` (a list of output_size floats)."""
   with tf1.variable_scope(scope, reuse=tf1.AUTO_REUSE):
     w = tf1.get_variable("w", [x.shape[-1], output_size], initializer=_LINEAR_INIT)
-    b = tf1.get_variable("b", [output_size], initializer=tf1.zeros_initializer())
+    b = tf1.get_variable("b", [output_size], initializer=tf1.zeros_initializer()
+                         if bias is None else tf1.constant_initializer(bias))
   return tf.matmul(x, w) + b
 
 
@@ -225,7 +230,12 @@ class _Draw:
     self.config = config
 
   def window(self, h_dec, scope, n):
-    raw = _linear(h_dec, 5, scope + "/window")  # [B, 5], eq. 21
+    bias = None
+    if scope == "read" and self.config.read_sigma_init != 1:
+      # A departure (--read_sigma_init): with sigma = 1 the first glimpses, whose windows sit
+      # where a zero h_dec puts them, read the image's border only, all blank on MNIST.
+      bias = [0.0, 0.0, 2 * np.log(self.config.read_sigma_init), 0.0, 0.0]  # log sigma^2
+    raw = _linear(h_dec, 5, scope + "/window", bias)  # [B, 5], eq. 21
     win = window_params(raw, self.config.image_size, n, self.config.compat)
     return win, filterbank(win, self.config.image_size, n, self.config.compat)
 

@@ -413,3 +413,24 @@ def test_read_and_write_scale_by_gamma_as_eq_27_and_29_say():
   want_update = np.stack([[fy[i].T @ patch[i, :, :, ch] @ fx[i] for ch in range(c)]
                           for i in range(b)]) / np.exp(raw_write[:, 4])[:, None, None, None]
   np.testing.assert_allclose(update, want_update, rtol=1e-4, atol=1e-6)  # eq. 29
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.0])
+def test_read_sigma_init_sets_the_first_read_windows_sigma_and_nothing_else(sigma):
+  """--read_sigma_init: the first glimpse (h^dec_0 = 0, so eq. 21 gives the biases) reads with
+  sigma^2 = sigma^2 pixels, the other window parameters as the paper's; the write window and
+  the default (sigma 1, zero biases, as the paper and the original) are untouched."""
+  config = TINY._replace(read_sigma_init=sigma)
+
+  def build():
+    draw = model.build_draw(tf.zeros([2, 8, 8, 3]), config)
+    variables = {v.op.name: v for v in tf1.global_variables()}
+    return (draw.read_windows, variables["read/window/b"], variables["write/window/b"])
+
+  read, read_bias, write_bias = run(build)
+  np.testing.assert_allclose(read.sigma2[0], [sigma**2] * 2, rtol=1e-6)
+  np.testing.assert_allclose(read.delta[0], [(8 - 1) / (3 - 1)] * 2, rtol=1e-6)  # eq. 24
+  np.testing.assert_allclose(read.gx[0], [(8 + 1) / 2] * 2, rtol=1e-6)  # eq. 22
+  np.testing.assert_allclose(read.gamma[0], [1, 1], rtol=1e-6)
+  np.testing.assert_allclose(read_bias, [0, 0, np.log(sigma**2), 0, 0], atol=1e-7)
+  np.testing.assert_array_equal(write_bias, np.zeros(5))
