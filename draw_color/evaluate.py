@@ -87,9 +87,9 @@ def sample_measures(samples, reference):
                        max(mean_pairwise_distance(reference), 1e-12)}
 
 
-def evaluate(sess, graph, images, config, batch_size, progress_secs=5.0,
-             num_samples=runs.SAMPLES):
-  """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order.
+def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES):
+  """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order,
+  saying how far it got at most every `progress_secs` seconds.
 
   Returns a dict: loss (the config's); images; generation, kl and bound per image (means
   over the split);

@@ -16,14 +16,15 @@ N, A, T, BATCH, SAMPLES = 7, 4, 2, 3, 4
 class Session:
   """Answers evaluate's runs from fixed arrays, checking what it is fed."""
 
-  def __init__(self, images, gen, kl, canvases, samples):
+  def __init__(self, images, gen, kl, canvases, samples, num_samples=SAMPLES):
     self.images, self.gen, self.kl, self.canvases, self.samples = (images, gen, kl, canvases,
                                                                     samples)
+    self.num_samples = num_samples
 
   def run(self, fetches, feed):
     if fetches == "samples":
-      assert feed == {"num_samples": SAMPLES}
-      return self.samples[:SAMPLES]
+      assert feed == {"num_samples": self.num_samples}
+      return self.samples[:self.num_samples]
     assert fetches == ["gen", "kl", "canvas"]
     i = -1 - feed["noise_step"]  # batch i: keyed by -1 - i, never a training step
     part = slice(i * BATCH, i * BATCH + len(feed["images"]))
@@ -106,6 +107,30 @@ def test_one_image_or_one_sample_measures_no_diversity():
                                 num_samples=num_samples)
     assert results["images"] == n and "diversity" not in results
     assert results["generation"] == pytest.approx(gen[:n].mean())
+
+
+def test_two_images_and_two_samples_measure_diversity():
+  config = model.ModelConfig(image_size=A, timesteps=T)
+  images, gen, kl, canvases, samples = fixtures(3)
+  results = evaluate.evaluate(Session(images[:2], gen, kl, canvases, samples, num_samples=2),
+                              GRAPH, images[:2], config, BATCH, progress_secs=0.0,
+                              num_samples=2)
+  x = (images[:2] / np.float32(255)).astype(np.float64)
+  assert results["samples"] == 2
+  assert results["diversity"] == pytest.approx(
+      np.linalg.norm(samples[0] - samples[1]) / np.linalg.norm(x[0] - x[1]), rel=1e-5)
+
+
+def test_progress_says_how_many_images_are_done(monkeypatch):
+  """With progress_secs 0, one line after every batch but the last (7 images in 3s)."""
+  lines = []
+  monkeypatch.setattr(evaluate.logging, "info", lambda fmt, *args: lines.append(fmt % args))
+  config = model.ModelConfig(image_size=A, timesteps=T)
+  images, gen, kl, canvases, samples = fixtures(3)
+  evaluate.evaluate(Session(images, gen, kl, canvases, samples), GRAPH, images, config, BATCH,
+                    progress_secs=0.0, num_samples=SAMPLES)
+  done = [line.split(" images")[0] for line in lines if line.startswith("evaluated")]
+  assert done == ["evaluated 3/7", "evaluated 6/7"]
 
 
 def test_blank_means_fewer_than_a_tenth_differing_by_more_than_the_tolerance():

@@ -183,9 +183,9 @@ def test_generation_loss_matches_numpy(loss):
 
 
 @pytest.mark.parametrize("read_attn,write_attn", [(True, True), (False, False), (True, False)])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_shapes_for_any_batch_and_attention(read_attn, write_attn, batch):
-  config = TINY._replace(read_attn=read_attn, write_attn=write_attn)
+@pytest.mark.parametrize("batch,timesteps", [(1, 1), (3, 3)])
+def test_shapes_for_any_batch_steps_and_attention(read_attn, write_attn, batch, timesteps):
+  config = TINY._replace(read_attn=read_attn, write_attn=write_attn, timesteps=timesteps)
   _, d = draw_values(config, batch=batch)
   t, a, c = config.timesteps, config.image_size, config.channels
   assert d.canvases.shape == (t, batch, a, a, c)
@@ -235,6 +235,20 @@ def test_original_gives_no_gradient_to_g_y():
       sess.run(tf1.global_variables_initializer())
       g = sess.run(grad)
   assert np.all(g[:, 1] == 0) and np.any(g[:, 0] != 0)
+
+
+def test_sampler_without_noise_draws_fresh_z_at_every_run():
+  """No `noise` (VAE/GAN's training samples): z is drawn anew at each run and per sample."""
+  with tf.Graph().as_default():
+    model.build_draw(tf1.placeholder(tf.float32, [None, 8, 8, 3]), TINY)
+    s = model.build_sampler(5, TINY)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      first, second = sess.run(s.canvases), sess.run(s.canvases)
+  assert first.shape == (TINY.timesteps, 5, 8, 8, 3)
+  # Each sample differs from the next run's and from the other samples.
+  assert (np.abs(first - second).max(axis=(0, 2, 3, 4)) > 1e-6).all()
+  assert (np.abs(first[:, 1:] - first[:, :1]).max(axis=(0, 2, 3, 4)) > 1e-6).all()
 
 
 def test_sampler_uses_no_encoder_and_is_reproducible():
