@@ -134,6 +134,9 @@ flags.DEFINE_enum("eval_split", "test", ["train", "valid", "test", "all"],
                   "Split that --mode=eval evaluates.")
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations on the valid split while "
                      "training (0: none).", lower_bound=0)
+flags.DEFINE_integer("patience", 0, "Stop training when the valid bound has not improved for "
+                     "this many evaluations (--eval_every); the best is kept in LOGDIR/best "
+                     "(0: never stop early, keep no best).", lower_bound=0)
 
 # Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
 flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")
@@ -207,6 +210,9 @@ flags.register_multi_flags_validator(
 flags.register_multi_flags_validator(
     ["mode", "export_dir"], lambda f: f["mode"] != "export" or f["export_dir"],
     message="--mode=export needs --export_dir, the folder the weights go to")
+flags.register_multi_flags_validator(
+    ["patience", "eval_every"], lambda f: not f["patience"] or f["eval_every"],
+    message="--patience counts evaluations: it needs --eval_every")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -245,6 +251,10 @@ def cluster_from_environment():
         "encoder, the decoder and the discriminator) are not replicated across tasks; unset "
         "TF_CONFIG to train it on one device, or train the cluster with --loss=l2, gaussian "
         "or bernoulli")
+  if FLAGS.patience:
+    raise fileio.UserError(
+        "TF_CONFIG is set but --patience stops the chief alone, and the other tasks would wait "
+        "for it; drop --patience (stop the cluster by hand), or unset TF_CONFIG")
   if FLAGS.devices and len(FLAGS.devices) > 1:
     raise fileio.UserError(
         "TF_CONFIG is set but --devices=%s splits each batch inside one process; a task of a "
@@ -262,7 +272,7 @@ def train_config_from_flags():
       epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-      image_every=FLAGS.image_every, eval_every=FLAGS.eval_every,
+      image_every=FLAGS.image_every, eval_every=FLAGS.eval_every, patience=FLAGS.patience,
       progress_secs=FLAGS.progress_secs, device=device, flip=FLAGS.flip, devices=devices,
       cluster=cluster_from_environment())
 

@@ -2,6 +2,7 @@
 
 import collections
 import contextlib
+import json
 import os
 import signal
 
@@ -44,8 +45,13 @@ RunConfig = collections.namedtuple(
         #             (towers.py); fewer than two: one graph on `device`.
         "cluster",  # cluster.Cluster of TF_CONFIG: this process is one task of a cluster
         #             (cluster.py); None: it trains alone.
+        "patience",  # Stop when the valid bound has not improved for this many evaluations;
+        #              the best checkpoint is kept in logdir/BEST. 0: never (and no BEST).
     ],
-    defaults=(False, (), None))
+    defaults=(False, (), None, 0))
+
+BEST = "best"  # With --patience: the checkpoint of the best valid bound, as a run of its own.
+BEST_JSON = "valid.json"  # In BEST: {"bound": its valid bound, "step": its step}.
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
@@ -252,8 +258,10 @@ _Data = collections.namedtuple("_Data", ["batches", "fixed", "valid", "last_step
 # What a step gives besides its update: generation per image, latent and total loss,
 # {schedule tag: value}, {VAE/GAN tag: value}.
 _Values = collections.namedtuple("_Values", ["gen", "lat", "loss", "schedule", "extra"])
-# What the chief alone writes with: summaries, checkpoints and the collapse warning.
-_Chief = collections.namedtuple("_Chief", ["writer", "saver", "save_path", "collapse"])
+# What the chief alone writes with: summaries, checkpoints, the collapse warning and the
+# Saver of BEST (None without --patience).
+_Chief = collections.namedtuple("_Chief", ["writer", "saver", "save_path", "collapse",
+                                           "best_saver"])
 
 
 def train(config):
@@ -272,6 +280,8 @@ def train(config):
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
     graph, gen_per_image, saver, init = _build(cfg, device, devices)
+    best_saver = tf1.train.Saver(max_to_keep=1, save_relative_paths=True) if (
+        chief and cfg.patience) else None
     writer = tf1.summary.FileWriter(cfg.logdir) if chief else None
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
@@ -281,7 +291,11 @@ def train(config):
         cluster.guard(cfg.cluster):
       step = _start(sess, graph, saver, init, writer, latest, cfg)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
-                       _Collapse()) if chief else None
+                       _Collapse(), best_saver) if chief else None
+      if best_saver:
+        # Its older files too, so that it keeps one across sessions.
+        best_saver.recover_last_checkpoints(runs.checkpoints(os.path.join(cfg.logdir,
+                                                                           BEST))[::-1])
       try:
         step = _loop(sess, graph, gen_per_image, data, step, cfg, outputs, interrupt)
       except KeyboardInterrupt:
@@ -293,7 +307,12 @@ def train(config):
       finally:
         if writer:
           writer.close()
-  if chief:
+  if chief and _stopped_early(cfg, step):
+    best = _best(cfg)
+    logging.info("stopped early at step %d: the valid bound has not improved on %.4f (step %d) "
+                 "in %d evaluations; the best checkpoint is in %s", step, best["bound"],
+                 best["step"], cfg.patience, os.path.join(cfg.logdir, BEST))
+  elif chief:
     logging.info("done: step %d, checkpoints in %s", step, cfg.logdir)
   else:
     logging.info("%s: done at step %d; the chief wrote the checkpoints",
@@ -398,7 +417,7 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
   adversarial = {tag: getattr(graph.vaegan, field)
                  for tag, (field, _) in VAEGAN_SCALARS.items()} if graph.vaegan else {}
   gen_label = "pixel L2/image" if graph.vaegan else "gen/image"
-  while step < last_step:
+  while step < last_step and not (chief and _stopped_early(cfg, step)):
     epoch, start = divmod(step, batches.steps_per_epoch)
     for batch in batches.epoch(epoch, start):
       interrupt.check()
@@ -419,8 +438,8 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
           (label, values.extra[tag]) for tag, (_, label) in VAEGAN_SCALARS.items()
           if label and tag in values.extra] if chief else []
       progress.update(step, len(batch), shown, force=step == last_step)
-      if chief:
-        _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt)
+      if chief and _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
+        break  # stopped early
       if step == last_step:
         break
   return step
@@ -429,8 +448,9 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
 def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
   """After step `step`: its summaries, the collapse warning (VAE/GAN), and the pictures,
   evaluation and checkpoint when they are due. `chief`: a _Chief; `values`: the step's
-  _Values; `interrupt`: the _Interrupt, which may stop the evaluation."""
-  last_step = data.last_step
+  _Values; `interrupt`: the _Interrupt, which may stop the evaluation. Returns whether
+  training stops early (--patience)."""
+  last_step, stop = data.last_step, False
   scalars = {"loss/generation_per_image": values.gen, "loss/latent": values.lat,
              "loss/total": values.loss}
   scalars.update(values.schedule)
@@ -446,5 +466,42 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
       results = evaluate.evaluate(sess, graph, data.valid, cfg.model, cfg.batch_size,
                                   cfg.progress_secs)
     _log_evaluation(results, step, chief.writer)
-  if step % cfg.checkpoint_every == 0 or step == last_step:
+    if chief.best_saver:
+      stop = _keep_best(sess, graph, chief.best_saver, results["bound"], step, cfg)
+  if step % cfg.checkpoint_every == 0 or step == last_step or stop:
     _save(sess, chief.saver, chief.save_path, graph.draw.global_step)
+  return stop
+
+
+def _keep_best(sess, graph, best_saver, bound, step, cfg):
+  """With --patience: a valid `bound` better than BEST's replaces it (checkpoint, hparams.json,
+  then BEST_JSON), so --mode=eval, gif and export read BEST as a run. Returns whether the
+  patience is spent."""
+  folder = os.path.join(cfg.logdir, BEST)
+  best = _best(cfg)
+  if best is None or bound < best["bound"]:
+    _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
+    write_hparams(cfg._replace(logdir=folder))
+    fileio.write_json(os.path.join(folder, BEST_JSON), {"bound": float(bound), "step": step})
+  return _stopped_early(cfg, step)
+
+
+def _best(cfg):
+  """BEST_JSON's {"bound", "step"}, or None before the first evaluation."""
+  path = os.path.join(cfg.logdir, BEST, BEST_JSON)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      best = json.load(f)
+    return {"bound": float(best["bound"]), "step": int(best["step"])}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise fileio.UserError("cannot read %s (%s: %s); training writes it: remove the folder %s "
+                           "to start the best anew" % (path, type(e).__name__, e,
+                                                       os.path.dirname(path)))
+
+
+def _stopped_early(cfg, step):
+  """Whether, at `step`, `patience` evaluations have passed since the best valid bound."""
+  best = _best(cfg) if cfg.patience else None
+  return best is not None and step - best["step"] >= cfg.patience * cfg.eval_every

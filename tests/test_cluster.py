@@ -289,6 +289,14 @@ def test_tf_config_with_what_a_task_cannot_do_is_refused_in_one_line(tmp_path):
       "TF_CONFIG to train it on one device, or train the cluster with --loss=l2, gaussian or "
       "bernoulli")
   assert not os.path.exists(tmp_path / "run")
+  result = subprocess.run(
+      [sys.executable, "-m", "draw_color.main", "--eval_every=10", "--patience=3",
+       "--logdir=" + str(tmp_path / "run")], env=env, cwd=ROOT, capture_output=True,
+      text=True, timeout=120)
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      "error: TF_CONFIG is set but --patience stops the chief alone"), result.stderr
+  assert not os.path.exists(tmp_path / "run")
 
 
 def test_the_chief_job_comes_first_then_the_workers():

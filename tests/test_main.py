@@ -54,6 +54,8 @@ def test_bad_flag_values_are_refused_at_parse_time():
                         "--loss=vaegan trains on one device only")
   assert_one_line_error(run_main("--cluster_timeout=0"),
                         "--cluster_timeout must be a positive number of seconds")
+  assert_one_line_error(run_main("--patience=3"),
+                        "--patience counts evaluations: it needs --eval_every")
 
 
 def test_missing_data_is_one_line_naming_the_path(tmp_path):

@@ -98,3 +98,36 @@ def test_gpu_device_without_gpu_is_a_clear_error():
     pytest.skip("this machine has a GPU")
   with pytest.raises(UserError, match="--device=gpu:0 but TensorFlow sees 0 GPU"):
     runs.device_scope("gpu:0")
+
+
+def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, monkeypatch):
+  """--patience=2, an evaluation every step, scripted valid bounds: the best checkpoint
+  follows the lowest bound (one kept, across sessions too) and training stops two
+  evaluations after it; the same command then trains no further."""
+  bounds = iter([5.0, 4.0, 4.5,  # session 1 (max_steps 3): best at step 2
+                 3.0, 3.5, 3.6])  # session 2: best at 4, stops at 6
+  real = train.evaluate.evaluate
+  monkeypatch.setattr(train.evaluate, "evaluate",
+                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+  best = tmp_path / train.BEST
+
+  def best_files():
+    return sorted(f for f in os.listdir(best) if f.endswith(".index"))
+
+  assert train.train(config(data_dir, tmp_path, max_steps=3, eval_every=1, patience=2)) == 3
+  assert best_files() == ["model.ckpt-2.index"]
+  with open(best / train.BEST_JSON) as f:
+    assert json.load(f) == {"bound": 4.0, "step": 2}
+
+  assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 6
+  assert best_files() == ["model.ckpt-4.index"]
+  assert runs.latest_run(str(best))[0] == str(best / "model.ckpt-4")
+  assert weights(tmp_path)["global_step"] == 6  # the stop is checkpointed
+  assert weights(best)["global_step"] == 4
+  np.testing.assert_array_equal(weights(best)["decoder/kernel"],
+                                tf.train.load_checkpoint(str(tmp_path / "model.ckpt-4"))
+                                .get_tensor("decoder/kernel"))
+
+  assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 6
+  with open(best / train.BEST_JSON) as f:
+    assert json.load(f) == {"bound": 3.0, "step": 4}
