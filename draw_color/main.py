@@ -7,6 +7,7 @@ library, which never reads FLAGS. So is $TF_CONFIG, which cluster tools set for 
 --mode=train then runs this process as one task of the cluster (train.RunConfig.cluster).
 """
 
+import logging as std_logging
 import os
 import sys
 
@@ -329,10 +330,20 @@ def plot_config_from_flags():
                          smooth=FLAGS.plot_smooth)
 
 
+def quiet_tensorflow():
+  """TensorFlow's logger printed each line twice, through its own handler and through absl's
+  (it propagates): only absl's is kept. Its deprecation notices are about its own calls (the
+  Saver's use of checkpoint mtimes), which no user can act on."""
+  tf_logger = std_logging.getLogger("tensorflow")
+  tf_logger.handlers.clear()
+  tf_logger.addFilter(lambda record: not record.pathname.endswith("deprecation.py"))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
   logging.get_absl_handler().use_absl_log_file = False
+  quiet_tensorflow()
   try:
     if FLAGS.mode == "train":
       train.train(train_config_from_flags())

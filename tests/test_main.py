@@ -38,6 +38,9 @@ def test_train_resume_and_refuse_mismatched_flags(data_dir, tmp_path):
   second = run_main(*common, "--max_steps=5")
   assert second.returncode == 0, second.stderr
   assert "resumed from" in second.stderr and "model.ckpt-3" in second.stderr
+  # Once, in absl's format; no deprecation notice about TensorFlow's own calls.
+  assert second.stderr.count("Restoring parameters from") == 1, second.stderr
+  assert "deprecat" not in second.stderr, second.stderr
   assert "step 5/5" in second.stderr and "step 1/" not in second.stderr
 
   third = run_main(*common, "--max_steps=7", "--hidden_size=16")
