@@ -72,7 +72,7 @@ ModelConfig = collections.namedtuple(
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 1.0, "standard", "adam", False, False, 1.0))
+              1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

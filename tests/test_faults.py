@@ -179,8 +179,7 @@ def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
 
 
 TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
-                               read_n=3, write_n=3,
-                               lr_decay_rate=0.5)  # TINY_FLAGS' model; the CLI's default decay
+                               read_n=3, write_n=3)  # TINY_FLAGS' model
 ENDLESS = 100000  # epochs: 300,000 steps, so a signal always finds the run in its loop
 
 
