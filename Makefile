@@ -59,12 +59,16 @@ test: install
 # measures (52) 16 min, model.py's filterbank, read, write and LSTM (161) 23 min, vaegan.py's
 # layers and balancing (38) 27 min; all ~770 (~9 s a mutant of model.py, ~40 s of vaegan.py):
 # 4 h or more.
+# It mutates the files in place: an interrupted run can leave a mutant behind, which would
+# then be part of every later mutant, so it refuses to start while they differ from git.
 # mutmut calls a mutant whose tests take over 2x the unmutated run "timed out"; on 2 shared
 # cores the VAE/GAN tests alone vary more than that, so the margin is 10x (the test server
 # still kills a hung mutant after MUTANT_TIMEOUT).
 MUTATE ?= draw_color/celeba.py draw_color/datasets.py draw_color/evaluate.py draw_color/model.py \
 	  draw_color/objectives.py draw_color/vaegan.py
 mutate: install
+	@git diff --quiet -- $(MUTATE) || { echo "error: $(MUTATE) differ from git: commit them," \
+	  "or restore a mutant an interrupted run left (git checkout -- draw_color)"; exit 1; }
 	$(PY) mutmut_config.py serve > .mutmut-server.log 2>&1 & server=$$!; \
 	trap 'kill $$server' EXIT; \
 	for f in $(MUTATE); do \
