@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numpy_draw
 from draw_color import model
 from draw_color import objectives
 from draw_color import runs
@@ -114,3 +115,37 @@ def test_balancing_waits_only_beyond_its_thresholds():
              for real, fake in ((low, 0.7), (0.7, low), (high, 0.7), (0.7, high))]
     with tf1.Session() as sess:
       assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
+
+
+def test_build_feeds_dis_the_faces_the_final_reconstructions_and_the_final_samples():
+  """vaegan.build against numpy: DRAW (numpy_draw) on the faces with eps, the sampler on the
+  prior noise, Dis of [x, x~ = sigma(c_T), x_p = sigma(c_T) of the samples] together, and the
+  feature and pixel terms of L_llike. T = 3 and 24 x 24 pictures, so that no earlier canvas
+  and no other size of Dis's last convolution could pass for the right one."""
+  config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.5)
+  rng = np.random.default_rng(3)
+  images = rng.random((4, 24, 24, 3)).astype(np.float32)
+  eps = rng.standard_normal(model.noise_shape(config, 4)).astype(np.float32)
+  prior = rng.standard_normal((3, 4, config.latent_size)).astype(np.float32)
+  with tf.Graph().as_default():
+    draw = model.build_draw(tf.constant(images), config, noise=tf.constant(eps))
+    v = vaegan.build(tf.constant(images), draw, config, tf.constant(prior))
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      # Not the initial 0.02 of DRAW's weights, whose canvases barely change from step to step.
+      weights = randomise(sess, None, 4)
+      got = sess.run({"samples": v.samples, "logits": v.logits, "features": v.features,
+                      "feature_loss": v.feature_loss, "llike": v.llike})
+  recon = numpy_draw.draw(weights, config, images, eps)
+  samples = numpy_draw.sample(weights, config, prior)[-1]
+  np.testing.assert_allclose(got["samples"], samples, rtol=1e-4, atol=1e-5)
+  features, logits = numpy_dis({k: w for k, w in weights.items()
+                                if k.startswith("discriminator/")},
+                               np.concatenate([images, recon["canvases"][-1], samples]))
+  np.testing.assert_allclose(got["logits"], logits, rtol=1e-3, atol=1e-3)
+  f = features[config.vaegan_layer - 1]
+  np.testing.assert_allclose(got["features"], f, rtol=1e-3, atol=1e-3)
+  feature = np.mean(0.5 * np.sum((f[4:8] - f[:4])**2, axis=(1, 2, 3)))
+  pixel = recon["gen_loss_per_image"].mean() / 0.25
+  assert got["feature_loss"] == pytest.approx(feature, rel=1e-3)
+  assert got["llike"] == pytest.approx(feature + pixel, rel=1e-3)
