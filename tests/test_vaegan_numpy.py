@@ -117,7 +117,7 @@ def test_balancing_waits_only_beyond_its_thresholds():
       assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
 
 
-def test_build_feeds_dis_the_faces_the_final_reconstructions_and_the_final_samples():
+def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_and_samples():
   """vaegan.build against numpy: DRAW (numpy_draw) on the faces with eps, the sampler on the
   prior noise, Dis of [x, x~ = sigma(c_T), x_p = sigma(c_T) of the samples] together, and the
   feature and pixel terms of L_llike. T = 3 and 24 x 24 pictures, so that no earlier canvas
