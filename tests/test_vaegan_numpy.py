@@ -122,7 +122,8 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   prior noise, Dis of [x, x~ = sigma(c_T), x_p = sigma(c_T) of the samples] together, and the
   feature and pixel terms of L_llike. T = 3 and 24 x 24 pictures, so that no earlier canvas
   and no other size of Dis's last convolution could pass for the right one."""
-  config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.5)
+  # sigma 0.3: at 0.5, dividing by sigma^2 equals multiplying by 2 / sigma.
+  config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.3)
   rng = np.random.default_rng(3)
   images = rng.random((4, 24, 24, 3)).astype(np.float32)
   eps = rng.standard_normal(model.noise_shape(config, 4)).astype(np.float32)
@@ -146,6 +147,6 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   f = features[config.vaegan_layer - 1]
   np.testing.assert_allclose(got["features"], f, rtol=1e-3, atol=1e-3)
   feature = np.mean(0.5 * np.sum((f[4:8] - f[:4])**2, axis=(1, 2, 3)))
-  pixel = recon["gen_loss_per_image"].mean() / 0.25
+  pixel = recon["gen_loss_per_image"].mean() / 0.09
   assert got["feature_loss"] == pytest.approx(feature, rel=1e-3)
   assert got["llike"] == pytest.approx(feature + pixel, rel=1e-3)
