@@ -135,8 +135,14 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
       sess.run(tf1.global_variables_initializer())
       # Not the initial 0.02 of DRAW's weights, whose canvases barely change from step to step.
       weights = randomise(sess, None, 4)
+      # Dis's logits shifted so that it calls one face of four real and DRAW's pictures real,
+      # with logits between 0 and 1: the accuracies' thresholds are tested on both sides.
+      bias = [x for x in tf1.trainable_variables() if x.op.name == "discriminator/logit/b"][0]
+      weights[bias.op.name] = weights[bias.op.name] + np.float32(1.75)
+      bias.load(weights[bias.op.name], sess)
       got = sess.run({"samples": v.samples, "logits": v.logits, "features": v.features,
-                      "feature_loss": v.feature_loss, "llike": v.llike})
+                      "feature_loss": v.feature_loss, "llike": v.llike,
+                      "real_accuracy": v.real_accuracy, "fake_accuracy": v.fake_accuracy})
   recon = numpy_draw.draw(weights, config, images, eps)
   samples = numpy_draw.sample(weights, config, prior)[-1]
   np.testing.assert_allclose(got["samples"], samples, rtol=1e-4, atol=1e-5)
@@ -144,6 +150,8 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
                                 if k.startswith("discriminator/")},
                                np.concatenate([images, recon["canvases"][-1], samples]))
   np.testing.assert_allclose(got["logits"], logits, rtol=1e-3, atol=1e-3)
+  assert np.mean(logits[:4] > 0) == 0.25 and ((logits[4:] > 0) & (logits[4:] < 1)).all()
+  assert got["real_accuracy"] == 0.25 and got["fake_accuracy"] == 0
   f = features[config.vaegan_layer - 1]
   np.testing.assert_allclose(got["features"], f, rtol=1e-3, atol=1e-3)
   feature = np.mean(0.5 * np.sum((f[4:8] - f[:4])**2, axis=(1, 2, 3)))
