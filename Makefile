@@ -44,8 +44,9 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests: 213 tests, ~11 min on an idle 2-core machine, plus ~1 min
-# for the first install. (pytest-xdist's -n 2 halves that, but the tests bounded by wall time,
+# The unit and end-to-end tests: 221 tests, 8.4 min on a clean clone on 2 cores (beside a
+# mutation run and training jobs, both at lower priority), plus ~1 min for the first install.
+# (pytest-xdist's -n 2 halves that, but the tests bounded by wall time,
 # cluster timeouts and signals at random moments, then share a core: one flaked once in six.)
 test: install
 	$(PY) -m pytest -q tests
@@ -53,12 +54,9 @@ test: install
 # Mutation testing (mutmut 2) of the maths in MUTATE: each mutant is judged by its file's tests
 # (mutmut_config.py says which functions are mutated and which tests judge them), run by a test
 # server that imports TensorFlow once. `$(PY) -m mutmut results` lists the survivors, `$(PY) -m
-# mutmut show ID` shows one; a later run retests only those. Measured on 2 cores shared with two
-# training jobs (before objectives.py and datasets.py took the schedules, balancing and batching
-# out of model.py, vaegan.py and celeba.py): the loader's 58 mutants 3 min, evaluate.py's
-# measures (52) 16 min, model.py's filterbank, read, write and LSTM (161) 23 min, vaegan.py's
-# layers and balancing (38) 27 min; all ~770 (~9 s a mutant of model.py, ~40 s of vaegan.py):
-# 4 h or more.
+# mutmut show ID` shows one; a later run retests only those. The whole scope (733 mutants) from an
+# empty cache: about an hour on 2 cores beside three training jobs at the lowest priority (~5 s
+# a killed mutant, up to ~100 s a surviving one of vaegan.py).
 # It mutates the files in place: an interrupted run can leave a mutant behind, which would
 # then be part of every later mutant, so it refuses to start while they differ from git.
 # mutmut calls a mutant whose tests take over 2x the unmutated run "timed out"; on 2 shared
