@@ -54,7 +54,7 @@ test: install
 # Mutation testing (mutmut 2) of the maths in MUTATE: each mutant is judged by its file's tests
 # (mutmut_config.py says which functions are mutated and which tests judge them), run by a test
 # server that imports TensorFlow once. `$(PY) -m mutmut results` lists the survivors, `$(PY) -m
-# mutmut show ID` shows one; a later run retests only those. The whole scope (733 mutants) from an
+# mutmut show ID` shows one; a later run retests only those. The whole scope (732 mutants) from an
 # empty cache: about an hour on 2 cores beside three training jobs at the lowest priority (~5 s
 # a killed mutant, up to ~100 s a surviving one of vaegan.py).
 # It mutates the files in place: an interrupted run can leave a mutant behind, which would
