@@ -307,8 +307,8 @@ def train(config):
       finally:
         if writer:
           writer.close()
-  if chief and _stopped_early(cfg, step):
-    best = _best(cfg)
+  best = _best(cfg) if chief and cfg.patience else None
+  if _patience_spent(cfg, step, best):
     logging.info("stopped early at step %d: the valid bound has not improved on %.4f (step %d) "
                  "in %d evaluations; the best checkpoint is in %s", step, best["bound"],
                  best["step"], cfg.patience, os.path.join(cfg.logdir, BEST))
@@ -417,7 +417,9 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
   adversarial = {tag: getattr(graph.vaegan, field)
                  for tag, (field, _) in VAEGAN_SCALARS.items()} if graph.vaegan else {}
   gen_label = "pixel L2/image" if graph.vaegan else "gen/image"
-  while step < last_step and not (chief and _stopped_early(cfg, step)):
+  if chief and cfg.patience and _patience_spent(cfg, step, _best(cfg)):
+    return step  # an earlier session stopped early here
+  while step < last_step:
     epoch, start = divmod(step, batches.steps_per_epoch)
     for batch in batches.epoch(epoch, start):
       interrupt.check()
@@ -439,7 +441,7 @@ def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
           if label and tag in values.extra] if chief else []
       progress.update(step, len(batch), shown, force=step == last_step)
       if chief and _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
-        break  # stopped early
+        return step  # stopped early (--patience)
       if step == last_step:
         break
   return step
@@ -482,8 +484,9 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
   if best is None or bound < best["bound"]:
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
     write_hparams(cfg._replace(logdir=folder))
-    fileio.write_json(os.path.join(folder, BEST_JSON), {"bound": float(bound), "step": step})
-  return _stopped_early(cfg, step)
+    best = {"bound": float(bound), "step": step}
+    fileio.write_json(os.path.join(folder, BEST_JSON), best)
+  return _patience_spent(cfg, step, best)
 
 
 def _best(cfg):
@@ -501,7 +504,7 @@ def _best(cfg):
                                                        os.path.dirname(path)))
 
 
-def _stopped_early(cfg, step):
-  """Whether, at `step`, `patience` evaluations have passed since the best valid bound."""
-  best = _best(cfg) if cfg.patience else None
+def _patience_spent(cfg, step, best):
+  """Whether, at `step`, `patience` evaluations have passed since `best` (_best's; None: no
+  evaluation yet)."""
   return best is not None and step - best["step"] >= cfg.patience * cfg.eval_every
