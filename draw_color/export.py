@@ -4,7 +4,8 @@
 The folder gets the model's variables and the global step (what the evaluation graph
 has), and the run's hparams.json unchanged. Adam's two slots per variable (two thirds of a
 training checkpoint) and the VAE/GAN discriminator are left behind: nothing but training
-needs them, and a folder exported this way is not for resuming.
+needs them: a folder exported this way does not resume its run, though a new run can start
+from it (--init_from).
 """
 
 import os
@@ -28,9 +29,8 @@ def export(logdir, export_dir):
     raise fileio.UserError("%s already holds a checkpoint; remove it or choose another "
                            "--export_dir" % export_dir)
   with tf.Graph().as_default():
-    # The graph evaluation and pictures build: the model's variables and the global step.
     runs.build_graph(mcfg, seed=0, training=False)
-    saver = tf1.train.Saver(var_list=tf1.global_variables(), save_relative_paths=True)
+    saver = tf1.train.Saver(var_list=runs.model_variables(), save_relative_paths=True)
     with tf1.Session(config=runs.session_config()) as sess:
       runs.restore(sess, checkpoint, logdir)
       step = int(sess.run(tf1.train.get_global_step()))

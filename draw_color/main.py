@@ -121,6 +121,9 @@ flags.DEFINE_boolean("flip", False, "Mirror each training image left-right in a 
                      "of the epochs (data augmentation).")
 flags.DEFINE_integer("max_steps", 0, "Stop at this global step (0: no limit).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of shuffling, initialisation and noise.", lower_bound=0)
+flags.DEFINE_string("init_from", None, "A new run starts from the model weights and step of this "
+                    "folder (pretrained/..., an --mode=export folder or a run), with a fresh "
+                    "optimiser; a --logdir that has a checkpoint resumes from it instead.")
 
 # Output: checkpoints, pictures and summaries in the logdir.
 flags.DEFINE_string("logdir", "runs/celeba", "Folder of checkpoints, summaries and pictures.")
@@ -274,6 +277,7 @@ def train_config_from_flags():
       max_steps=FLAGS.max_steps, seed=FLAGS.seed, logdir=FLAGS.logdir,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
       image_every=FLAGS.image_every, eval_every=FLAGS.eval_every, patience=FLAGS.patience,
+      init_from=FLAGS.init_from,
       progress_secs=FLAGS.progress_secs, device=device, flip=FLAGS.flip, devices=devices,
       cluster=cluster_from_environment())
 

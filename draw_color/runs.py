@@ -169,16 +169,26 @@ def latest_run(logdir):
   return latest, config, hparams
 
 
-def restore(sess, checkpoint, logdir, saver=None):
-  """Restores every variable of the graph from `checkpoint`; UserError if any is missing or
-  shaped otherwise (the Adam slots of a checkpoint may stay behind). `saver` (default: a new
-  one of all variables) is for a graph that is already finalized."""
+def model_variables():
+  """The variables of the default graph that evaluation and the pictures use and that
+  --mode=export ships: the model's trainable ones and the global step; not the optimisers'
+  slots, nor a VAE/GAN discriminator."""
+  return [v for v in tf1.trainable_variables()
+          if v.op.name.split("/")[0] != vaegan.DISCRIMINATOR_SCOPE] + [
+              tf1.train.get_global_step()]
+
+
+def restore(sess, checkpoint, logdir, saver=None, variables=None):
+  """Restores `variables` (default: every variable of the graph) from `checkpoint`; UserError
+  if any is missing or shaped otherwise (the Adam slots of a checkpoint may stay behind).
+  `saver` (default: a new one of `variables`) is for a graph that is already finalized."""
+  variables = tf1.global_variables() if variables is None else variables
   try:
     saved = dict(tf.train.list_variables(checkpoint))
   except tf.errors.OpError as e:
     raise fileio.UserError("cannot read checkpoint %s (%s); train into a fresh --logdir"
                            % (checkpoint, e.message.splitlines()[0]))
-  for v in tf1.global_variables():
+  for v in variables:
     name, shape = v.op.name, v.shape.as_list()
     if saved.get(name) != shape:
       there = "missing" if name not in saved else "%s" % saved[name]
@@ -187,7 +197,7 @@ def restore(sess, checkpoint, logdir, saver=None):
           "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, HPARAMS), name,
                                            there, shape))
   try:
-    (saver or tf1.train.Saver(var_list=tf1.global_variables())).restore(sess, checkpoint)
+    (saver or tf1.train.Saver(var_list=variables)).restore(sess, checkpoint)
   except tf.errors.OpError as e:
     raise fileio.UserError("cannot restore %s (%s); train into a fresh --logdir"
                            % (checkpoint, e.message.splitlines()[0]))

@@ -47,8 +47,10 @@ RunConfig = collections.namedtuple(
         #             (cluster.py); None: it trains alone.
         "patience",  # Stop when the valid bound has not improved for this many evaluations;
         #              the best checkpoint is kept in logdir/BEST. 0: never (and no BEST).
+        "init_from",  # A folder (an export, or a run) whose model weights and step a new run
+        #               starts from, its optimiser afresh; None: a new run starts from scratch.
     ],
-    defaults=(False, (), None, 0))
+    defaults=(False, (), None, 0, None))
 
 BEST = "best"  # With --patience: the checkpoint of the best valid bound, as a run of its own.
 BEST_JSON = "valid.json"  # In BEST: {"bound": its valid bound, "step": its step}.
@@ -83,9 +85,7 @@ def check_hparams(logdir, config):
   if run is None:
     return
   hparams, saved = run
-  mismatches = ["--%s=%s (the checkpoint has %s)" % (k, getattr(config.model, k),
-                                                     getattr(saved, k))
-                for k in ARCHITECTURE if getattr(saved, k) != getattr(config.model, k)]
+  mismatches = _architecture_mismatches(saved, config.model)
   for section, key in DATA_ORDER:
     was = hparams.get(section, {}).get(key, getattr(config, key))
     if was != getattr(config, key) and (key != "crop_size" or config.dataset == "celeba"):
@@ -95,13 +95,20 @@ def check_hparams(logdir, config):
                            "or use another --logdir" % (logdir, ", ".join(mismatches)))
 
 
+def _architecture_mismatches(saved, config):
+  """The flags, as "--flag=value (the checkpoint has value)", of the ARCHITECTURE fields in
+  which ModelConfig `config` differs from the checkpoint's `saved`."""
+  return ["--%s=%s (the checkpoint has %s)" % (k, getattr(config, k), getattr(saved, k))
+          for k in ARCHITECTURE if getattr(saved, k) != getattr(config, k)]
+
+
 def write_hparams(config):
   fileio.write_json(os.path.join(config.logdir, runs.HPARAMS), {
       "model": config.model._asdict(),
       "data": {"dataset": config.dataset, "data_dir": config.data_dir,
                "split": config.split, "crop_size": config.crop_size},
       "training": {"batch_size": config.batch_size, "epochs": config.epochs,
-                   "seed": config.seed, "flip": config.flip},
+                   "seed": config.seed, "flip": config.flip, "init_from": config.init_from},
       # Where this session trains; a resume may change it (the run stays the same).
       "placement": {"devices": list(config.devices) or [config.device],
                     "cluster": cluster.shape(config.cluster) if config.cluster else None},
@@ -274,12 +281,13 @@ def train(config):
   chief = part[0] == 0
   # Only the chief touches the logdir: the other tasks may not even see it.
   latest = _prepare_logdir(cfg) if chief else None
+  warm = _warm_checkpoint(cfg) if chief and not latest and cfg.init_from else None
   data = _load_data(cfg, part, chief)
   devices = runs.tower_devices(cfg.devices) if len(cfg.devices) > 1 else []
   target, session_config, device = _placement(cfg, part, chief, devices)
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
-    graph, gen_per_image, saver, init = _build(cfg, device, devices)
+    graph, gen_per_image, saver, init, warm_saver = _build(cfg, device, devices, warm)
     best_saver = tf1.train.Saver(max_to_keep=1, save_relative_paths=True) if (
         chief and cfg.patience) else None
     writer = tf1.summary.FileWriter(cfg.logdir) if chief else None
@@ -289,7 +297,7 @@ def train(config):
     # A cluster's errors of a task lost or waited for past its timeout become one line.
     with tf1.Session(target, config=session_config) as sess, _Interrupt() as interrupt, \
         cluster.guard(cfg.cluster):
-      step = _start(sess, graph, saver, init, writer, latest, cfg)
+      step = _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
                        _Collapse(), best_saver) if chief else None
       if best_saver:
@@ -332,6 +340,20 @@ def _prepare_logdir(cfg):
   return latest
 
 
+def _warm_checkpoint(cfg):
+  """The newest checkpoint of the --init_from folder that a new run starts from; UserError
+  if it has none or another architecture."""
+  try:
+    checkpoint, saved, _ = runs.latest_run(cfg.init_from)
+  except fileio.UserError as e:
+    raise fileio.UserError("--init_from: %s" % e)
+  mismatches = _architecture_mismatches(saved, cfg.model)
+  if mismatches:
+    raise fileio.UserError("--init_from=%s was trained with other flags: %s; pass its values"
+                           % (cfg.init_from, ", ".join(mismatches)))
+  return checkpoint
+
+
 def _load_data(cfg, part, chief):
   """The _Data of this task's `part` of each batch."""
   mcfg = cfg.model
@@ -366,8 +388,9 @@ def _placement(cfg, part, chief, devices):
   return server.target, cluster.session_config(cfg.cluster), cluster.device_setter(cfg.cluster)
 
 
-def _build(cfg, device, devices):
-  """The training graph: (runs.Graph, [] generation loss per image, Saver, initialiser)."""
+def _build(cfg, device, devices, warm):
+  """The training graph: (runs.Graph, [] generation loss per image, Saver, initialiser, and
+  with a `warm` checkpoint the Saver of the model's variables that restores them, else None)."""
   with tf1.device(device):  # tf1's: a cluster's device setter is a function
     graph = runs.build_graph(cfg.model, cfg.seed, devices=devices, cluster=cfg.cluster)
     # Per image, so that the progress line does not jump at a smaller last batch.
@@ -376,12 +399,15 @@ def _build(cfg, device, devices):
   # In a cluster the device setter puts its ops, and so the files, on this task.
   with tf1.device(device if cfg.cluster else None):
     saver = tf1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
-  return graph, gen_per_image, saver, tf1.global_variables_initializer()
+    warm_saver = tf1.train.Saver(var_list=runs.model_variables()) if warm else None
+  return graph, gen_per_image, saver, tf1.global_variables_initializer(), warm_saver
 
 
-def _start(sess, graph, saver, init, writer, latest, cfg):
+def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver):
   """Restores checkpoint `latest` or, on the chief (`writer` given), initialises the
-  variables; the chief then writes hparams.json. Returns the step training goes on from.
+  variables, then restores the model's and the step from a `warm` checkpoint (--init_from)
+  with `warm_saver`; the chief then writes hparams.json. Returns the step training goes on
+  from.
   A cluster task first connects to the cluster (cluster.connect bounds its waits)."""
   if graph.sync:
     cluster.connect(sess, graph.sync, cfg.cluster)
@@ -394,6 +420,12 @@ def _start(sess, graph, saver, init, writer, latest, cfg):
     logging.info("resumed from %s", latest)
   elif writer:
     sess.run(init)
+    if warm:
+      # The optimisers' slots (and a VAE/GAN discriminator) keep their initial values: an
+      # export has none, and Adam's are rebuilt from the gradients within a few hundred steps.
+      runs.restore(sess, warm, cfg.init_from, warm_saver, runs.model_variables())
+      logging.info("a new run from the weights of %s (step %d); the optimiser starts afresh",
+                   warm, sess.run(graph.draw.global_step))
     writer.add_graph(tf1.get_default_graph())
   if writer:
     # Again on resume: the settings a resumed run may change (epochs, data_dir, the

@@ -34,6 +34,17 @@ def run(tmp_path_factory):
   return logdir, exported, path, step
 
 
+def _continue(exported, logdir, max_steps, **overrides):
+  """Trains into `logdir` from `exported` to `max_steps`, as the fixture's run was trained."""
+  config = dict(model=MNIST, dataset="mnist", data_dir=os.path.join(os.path.dirname(
+      os.path.dirname(exported)), "mnist"), split="train", crop_size=None, cache_dir=None,
+      epochs=2, batch_size=4, max_steps=max_steps, seed=0, logdir=str(logdir),
+      checkpoint_every=100, keep_checkpoints=1, image_every=100, eval_every=0,
+      progress_secs=0.0, device="cpu", init_from=exported)
+  config.update(overrides)
+  return train.train(train.RunConfig(**config))
+
+
 def test_export_keeps_the_models_weights_and_drops_the_optimisers(run):
   logdir, exported, path, step = run
   assert step == 3 and os.path.basename(path) == "model.ckpt-3"
@@ -71,3 +82,38 @@ def test_export_never_overwrites_and_names_a_missing_run(run, tmp_path):
   with pytest.raises(fileio.UserError, match="no checkpoint in"):
     export.export(str(tmp_path / "nothing"), str(tmp_path / "out"))
   assert not os.path.exists(tmp_path / "out")
+
+
+def test_a_new_run_starts_from_the_exported_weights_and_step_with_a_fresh_adam(run, tmp_path):
+  _, exported, _, _ = run
+  assert _continue(exported, tmp_path / "warm", max_steps=4) == 4
+  shipped, warm = checkpoint_weights(exported), checkpoint_weights(tmp_path / "warm")
+  # Adam's beta1 power starts at beta1 and is multiplied by it at every step: one step of a
+  # fresh Adam leaves beta1^2 (the run it was exported from had taken 3: beta1^4).
+  np.testing.assert_allclose(warm["beta1_power"], MNIST.beta1 ** 2)
+  assert warm["global_step"] == 4
+  # The first step of a fresh Adam moves each weight by lr * |g| / (|g| + eps'), at most the
+  # learning rate, and by it where the gradient is large: so the weights were the exported
+  # ones (a new initialisation would be ~0.02 away).
+  moves = np.concatenate([np.abs(warm[name] - value).ravel() for name, value in shipped.items()
+                          if name != "global_step"])
+  np.testing.assert_allclose(moves.max(), MNIST.learning_rate, rtol=1e-4)
+  with open(tmp_path / "warm" / "hparams.json") as f:
+    assert json.load(f)["training"]["init_from"] == exported
+
+
+def test_init_from_is_ignored_once_the_run_has_a_checkpoint(run, tmp_path):
+  _, exported, _, _ = run
+  _continue(exported, tmp_path / "warm", max_steps=4)
+  _continue(exported, tmp_path / "warm", max_steps=5)
+  # Resumed with its own Adam (two steps: beta1^3), not started again from the export.
+  np.testing.assert_allclose(checkpoint_weights(tmp_path / "warm")["beta1_power"],
+                             MNIST.beta1 ** 3)
+
+
+def test_init_from_names_a_missing_folder_and_another_architecture(run, tmp_path):
+  _, exported, _, _ = run
+  with pytest.raises(fileio.UserError, match="--init_from: no checkpoint in .*nothing"):
+    _continue(str(tmp_path / "nothing"), tmp_path / "a", max_steps=4)
+  with pytest.raises(fileio.UserError, match=r"--hidden_size=16 \(the checkpoint has 8\)"):
+    _continue(exported, tmp_path / "b", max_steps=4, model=MNIST._replace(hidden_size=16))

@@ -46,6 +46,14 @@ def test_train_resume_and_refuse_mismatched_flags(data_dir, tmp_path):
   third = run_main(*common, "--max_steps=7", "--hidden_size=16")
   assert_one_line_error(third, "--hidden_size=16 (the checkpoint has 8)", str(tmp_path))
 
+  # Another logdir started from this run's weights: it goes on from step 5.
+  warm = run_main(*common[:-2], "--logdir=" + str(tmp_path / "warm"),
+                  "--cache_dir=" + str(tmp_path / "cache"), "--init_from=" + str(tmp_path),
+                  "--max_steps=6")
+  assert warm.returncode == 0, warm.stderr
+  assert "a new run from the weights of %s" % (tmp_path / "model.ckpt-5") in warm.stderr
+  assert "step 6/6" in warm.stderr and os.path.exists(tmp_path / "warm" / "model.ckpt-6.index")
+
 
 def test_bad_flag_values_are_refused_at_parse_time():
   assert_one_line_error(run_main("--compat=nonsense"), "compat")
