@@ -8,6 +8,8 @@ hparams.json. `make_gifs` writes into OUTPUT_DIR (default LOGDIR/gif):
   attention_overlay.gif  the same windows over the original (left grid) and over the canvas
                          sigma(c_t) that step t's write produced (right grid);
   steps.png              one row per face (the first 8): the original, then each canvas;
+  attention_steps.png    one row per face (the first 8): the original, then each step's
+                         read and write windows on a dark cell;
   samples.gif            new faces from the prior, one frame a step, with the write windows;
   samples.png            their final canvases;
   attention.npz          the numbers behind the windows (_save_windows).
@@ -120,6 +122,14 @@ def _grid(cells, scale, cols=None):
   return imaging.grid(cells, cols=cols, pad=scale)
 
 
+def _rows(first, steps, scale):
+  """[F, h, w, 3] cells and [T, F, h, w, 3] cells of each step -> a grid of a row per face:
+  its first cell, then its cell of each step."""
+  cells = np.concatenate([first[None], steps])  # [1+T, F, h, w, 3]
+  cells = cells.transpose(1, 0, 2, 3, 4).reshape((-1,) + cells.shape[2:])  # [F*(1+T), h, w, 3]
+  return _grid(cells, scale, cols=len(steps) + 1)
+
+
 def _save_windows(path, mcfg, out):
   """attention.npz: per step t and face b, each window as the filterbank used it.
 
@@ -156,18 +166,19 @@ def _batch_pictures(mcfg, batch, out, scale):
   originals = imaging.to_uint8(batch)  # [B, A, A, C]
   canvases = imaging.to_uint8(out["canvases"])  # [T, B, A, A, C]
   faces = min(STEPS_FACES, len(batch))
-  steps = np.concatenate([originals[None, :faces], canvases[:, :faces]])  # [1+T, F, A, A, 3]
-  steps = steps.transpose(1, 0, 2, 3, 4).reshape((-1,) + steps.shape[2:])  # [F*(1+T), A, A, 3]
   found = {
       "originals.png": _grid(pictures.upscale(originals, scale), scale),
       "reconstruction.gif": [_grid(pictures.upscale(c, scale), scale) for c in canvases],
-      "steps.png": _grid(pictures.upscale(steps, scale), scale, cols=1 + mcfg.timesteps),
+      "steps.png": _rows(pictures.upscale(originals[:faces], scale),
+                         pictures.upscale(canvases[:, :faces], scale), scale),
   }
   windows = _step_windows(mcfg, out.get("read_windows"), out.get("write_windows"))
   if windows[0]:
     dark = pictures.background(len(batch), mcfg.image_size)
-    found["attention.gif"] = [_grid(pictures.window_cells(dark, w, scale), scale)
-                              for w in windows]
+    cells = np.stack([pictures.window_cells(dark, w, scale) for w in windows])  # [T, B, ...]
+    found["attention.gif"] = [_grid(c, scale) for c in cells]
+    found["attention_steps.png"] = _rows(pictures.upscale(pictures.rgb(originals[:faces]), scale),
+                                         cells[:, :faces], scale)
     found["attention_overlay.gif"] = [
         pictures.side_by_side(_grid(pictures.window_cells(originals, w, scale), scale),
                               _grid(pictures.window_cells(c, w, scale), scale),

@@ -32,7 +32,7 @@ FACES = 10  # the whole fixed batch: a 4 x 3 grid
 SAMPLES = 5  # a 3 x 2 grid
 SCALE = 3
 GIFS = ["attention.gif", "attention_overlay.gif", "reconstruction.gif", "samples.gif"]
-STILLS = ["attention.npz", "originals.png", "samples.png", "steps.png"]
+STILLS = ["attention.npz", "attention_steps.png", "originals.png", "samples.png", "steps.png"]
 
 
 def grid_shape(rows, cols):
@@ -101,8 +101,28 @@ def test_gifs_have_a_frame_per_step_at_the_upscaled_grid_size(made):
     assert frames.shape == (TINY.timesteps,) + shape + (3,), name
   assert iio.imread(out / "originals.png").shape == batch + (3,)
   assert iio.imread(out / "samples.png").shape == samples + (3,)
-  # 8 faces, each the original then the T canvases.
+  # 8 faces, each the original then the T canvases, or then the T steps' windows.
   assert iio.imread(out / "steps.png").shape == grid_shape(8, 1 + TINY.timesteps) + (3,)
+  assert iio.imread(out / "attention_steps.png").shape == grid_shape(8, 1 + TINY.timesteps) + (3,)
+
+
+def test_attention_steps_shows_each_faces_windows_of_each_step_on_its_row(made):
+  out, _ = made
+  t = TINY.timesteps
+  rows = grid_cells(iio.imread(out / "attention_steps.png"), 8 * (1 + t), cols=1 + t)
+  rows = rows.reshape((8, 1 + t) + rows.shape[1:])  # a face: its original, its windows
+  originals = grid_cells(iio.imread(out / "originals.png"), 8, cols=4)
+  np.testing.assert_array_equal(rows[:, 0], originals)
+  with np.load(out / "attention.npz") as saved:
+    for step in range(t):
+      for face in range(8):
+        # Drawn anew from the numbers attention.npz holds: read, then write over it.
+        cell = pictures.upscale(pictures.background(1, TINY.image_size), SCALE)[0]
+        for name, colour in (("read", pictures.READ), ("write", pictures.WRITE)):
+          cell = pictures.draw_window(cell, saved[name + "_mu_x"][step, face],
+                                      saved[name + "_mu_y"][step, face], SCALE, colour)
+        np.testing.assert_array_equal(rows[face, 1 + step], cell, "step %d face %d"
+                                      % (step, face))
 
 
 def test_attention_npz_holds_each_window_per_step_and_face(made):
