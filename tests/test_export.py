@@ -102,13 +102,17 @@ def test_a_new_run_starts_from_the_exported_weights_and_step_with_a_fresh_adam(r
     assert json.load(f)["training"]["init_from"] == exported
 
 
-def test_init_from_is_ignored_once_the_run_has_a_checkpoint(run, tmp_path):
+def test_init_from_is_ignored_once_the_run_has_a_checkpoint_and_stays_recorded(run, tmp_path):
   _, exported, _, _ = run
   _continue(exported, tmp_path / "warm", max_steps=4)
-  _continue(exported, tmp_path / "warm", max_steps=5)
-  # Resumed with its own Adam (two steps: beta1^3), not started again from the export.
+  _continue(exported, tmp_path / "warm", max_steps=5, init_from=None)
+  _continue(exported, tmp_path / "warm", max_steps=6, init_from=str(tmp_path / "elsewhere"))
+  # Resumed with its own Adam (three steps: beta1^4), not started again from the export, and
+  # hparams.json still says where the run started from.
   np.testing.assert_allclose(checkpoint_weights(tmp_path / "warm")["beta1_power"],
-                             MNIST.beta1 ** 3)
+                             MNIST.beta1 ** 4)
+  with open(tmp_path / "warm" / "hparams.json") as f:
+    assert json.load(f)["training"]["init_from"] == exported
 
 
 def test_init_from_names_a_missing_folder_and_another_architecture(run, tmp_path):
