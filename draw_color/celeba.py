@@ -8,6 +8,8 @@ serves them (as MNIST's digits) in batches.
 import concurrent.futures
 import hashlib
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -63,6 +65,60 @@ def _read_partition(path):
         raise UserError(f"{path}:{line_number}: expected '<file> <0|1|2>', got {line.strip()!r}")
       splits[fields[1]].add(fields[0])
   return splits
+
+
+def link_subset(list_path, data_dir, subset_dir, log=print):
+  """Makes SUBSET_DIR a CelebA folder of the images named in `list_path`, one name a line.
+
+  SUBSET_DIR/img_align_celeba/NAME and SUBSET_DIR/list_eval_partition.txt are symbolic links
+  into DATA_DIR, so the subset costs no copy and the split stays the official one. It is built
+  under a temporary name and renamed, so an interrupted call leaves no half subset; a
+  SUBSET_DIR that already holds exactly these images is left as it is.
+
+  Returns:
+    the number of images linked (or already there).
+  """
+  try:
+    with open(list_path) as f:
+      names = [line.strip() for line in f if line.strip()]
+  except OSError as e:
+    raise UserError(f"cannot read the subset list {list_path}: {e.strerror}") from e
+  bad = [name for name in names if os.sep in name or not name.endswith(".jpg")]
+  if bad or not names:
+    raise UserError(f"{list_path} should name .jpg files of img_align_celeba, one a line; "
+                    f"got {bad[0]!r}" if bad else f"{list_path} names no images")
+  image_dir = os.path.abspath(os.path.join(data_dir, "img_align_celeba"))
+  partition = os.path.abspath(os.path.join(data_dir, "list_eval_partition.txt"))
+  if not os.path.isdir(image_dir):
+    raise UserError(f"no CelebA images: {image_dir} does not exist; {_GET_DATA}")
+  if not os.path.isfile(partition):
+    raise UserError(f"{partition} not found: the subset takes its splits from it; {_GET_DATA}")
+  missing = [name for name in names if not os.path.isfile(os.path.join(image_dir, name))]
+  if missing:
+    raise UserError(f"{len(missing):,} of the {len(names):,} images in {list_path} are not in "
+                    f"{image_dir} (the first: {missing[0]}); it needs the whole of CelebA")
+  subset_images = os.path.join(subset_dir, "img_align_celeba")
+  if os.path.exists(subset_dir):
+    there = sorted(os.listdir(subset_images)) if os.path.isdir(subset_images) else None
+    if there != sorted(names):
+      raise UserError(f"{subset_dir} exists and is not the subset of {list_path}; remove it "
+                      f"or choose another --subset_dir")
+    log(f"{subset_dir} already holds the {len(names):,} images of {list_path}")
+    return len(names)
+  parent = os.path.dirname(os.path.abspath(subset_dir))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix="." + os.path.basename(subset_dir) + ".", dir=parent)
+  try:
+    os.mkdir(os.path.join(tmp, "img_align_celeba"))
+    for name in names:
+      os.symlink(os.path.join(image_dir, name), os.path.join(tmp, "img_align_celeba", name))
+    os.symlink(partition, os.path.join(tmp, "list_eval_partition.txt"))
+    os.rename(tmp, subset_dir)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  log(f"linked the {len(names):,} images of {list_path} from {image_dir} into {subset_dir}")
+  return len(names)
 
 
 def preprocess(path, crop_size=108, image_size=64):

@@ -1,5 +1,5 @@
 """Colour DRAW: `python -m draw_color.main --mode=MODE [--flags]` (train, eval, gif, sample,
-data, bench, plot or export), or `draw-color` once installed.
+data, subset, bench, plot or export), or `draw-color` once installed.
 
 The only place flags live: each mode turns them into one immutable config (train.RunConfig,
 evaluate.EvalConfig, gif.GifConfig, bench.BenchConfig, plot.PlotConfig) and hands it to the
@@ -38,10 +38,11 @@ FLAGS = flags.FLAGS
 
 # What to do.
 flags.DEFINE_enum("mode", "train",
-                  ["train", "eval", "gif", "sample", "data", "bench", "plot", "export"],
+                  ["train", "eval", "gif", "sample", "data", "subset", "bench", "plot", "export"],
                   "What to run: train (or resume) the model; eval: the logdir's latest "
                   "checkpoint on --eval_split; gif: pictures of how it draws and samples; "
-                  "sample: only its samples; data: download CelebA into --data_dir; bench: "
+                  "sample: only its samples; data: download CelebA into --data_dir; subset: link "
+                  "the README's 6,000-face subset of it into --subset_dir; bench: "
                   "measure the speed; plot: the training and valid curves as PNG; export: the "
                   "logdir's weights without optimiser slots into --export_dir.")
 
@@ -100,6 +101,10 @@ flags.DEFINE_integer("image_size", None, "Side of the square images the model se
                      "the dataset's, 64 for celeba, 28 for mnist).", lower_bound=2)
 flags.DEFINE_integer("crop_size", None, "Side of CelebA's centre crop taken before resizing "
                      "(default: 108).", lower_bound=1)
+flags.DEFINE_string("subset_list", "data/celeba_subset.txt", "--mode=subset: the file that "
+                    "names the subset's images, one a line.")
+flags.DEFINE_string("subset_dir", "data/celeba_subset", "--mode=subset: the folder that gets "
+                    "links to the subset's images and to --data_dir's split file.")
 flags.DEFINE_string("cache_dir", None,
                     "Where the decoded uint8 cache goes (default: DATA_DIR/cache or ~/.cache).")
 
@@ -359,6 +364,8 @@ def main(argv):
       gif.make_samples(gif_config_from_flags())
     elif FLAGS.mode == "data":
       download.download(FLAGS.data_dir, log=logging.info)
+    elif FLAGS.mode == "subset":
+      celeba.link_subset(FLAGS.subset_list, FLAGS.data_dir, FLAGS.subset_dir, log=logging.info)
     elif FLAGS.mode == "export":
       path, step = export.export(FLAGS.logdir, FLAGS.export_dir)
       logging.info("wrote step %d of %s as %s", step, FLAGS.logdir, path)

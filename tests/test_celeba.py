@@ -193,3 +193,86 @@ def test_shared_celeba_subset(tmp_path):
   images = celeba.load(str(data_dir), "all", cache_dir=str(tmp_path / "cache"), workers=2,
                        log=lambda _: None)
   np.testing.assert_array_equal(images, np.stack([celeba.preprocess(p) for p in few]))
+
+
+def _subset_source(tmp_path):
+  partition = {f"{i:06d}.jpg": i % 3 for i in range(1, 7)}
+  return make_celeba(tmp_path / "full", 6, partition)
+
+
+def test_link_subset_gives_the_listed_images_and_the_official_split(tmp_path):
+  data_dir = _subset_source(tmp_path)
+  listed = ["000005.jpg", "000001.jpg", "000003.jpg", "000002.jpg"]
+  (tmp_path / "list.txt").write_text("\n".join(listed) + "\n\n")
+  subset = str(tmp_path / "sub")
+  log = []
+  assert celeba.link_subset(str(tmp_path / "list.txt"), data_dir, subset, log=log.append) == 4
+  names = {split: [os.path.basename(p) for p in celeba.list_images(subset, split)]
+           for split in celeba.SPLITS}
+  # Codes i % 3 of the source's partition file: 1, 2, 0, 2 for 000001, 2, 3, 5.
+  assert names == {"train": ["000003.jpg"], "valid": ["000001.jpg"],
+                   "test": ["000002.jpg", "000005.jpg"], "all": sorted(listed)}
+  for name in listed:
+    link = os.path.join(subset, "img_align_celeba", name)
+    assert os.path.islink(link)
+    assert os.readlink(link) == os.path.join(os.path.abspath(data_dir), "img_align_celeba", name)
+  np.testing.assert_array_equal(
+      celeba.preprocess(os.path.join(subset, "img_align_celeba", "000003.jpg"), 24, 8),
+      celeba.preprocess(os.path.join(data_dir, "img_align_celeba", "000003.jpg"), 24, 8))
+  assert sorted(os.listdir(tmp_path)) == ["full", "list.txt", "sub"]  # no temporary left
+
+  # Again: already there, nothing changes (a cache beside the images is no difference).
+  os.mkdir(os.path.join(subset, "cache"))
+  assert celeba.link_subset(str(tmp_path / "list.txt"), data_dir, subset, log=log.append) == 4
+  assert "already holds the 4 images" in log[-1]
+
+
+def test_link_subset_errors_name_what_is_wrong(tmp_path):
+  data_dir = _subset_source(tmp_path)
+  listing = tmp_path / "list.txt"
+  subset = str(tmp_path / "sub")
+  with pytest.raises(UserError, match=r"cannot read the subset list .*nothing\.txt"):
+    celeba.link_subset(str(tmp_path / "nothing.txt"), data_dir, subset)
+  listing.write_text("000001.jpg\nimg_align_celeba/000002.jpg\n")
+  with pytest.raises(UserError, match=r"list\.txt should name \.jpg files.*'img_align_celeba/"):
+    celeba.link_subset(str(listing), data_dir, subset)
+  listing.write_text("000001.jpg\n000009.jpg\n000008.jpg\n")
+  with pytest.raises(UserError, match=r"2 of the 3 images in .*list\.txt are not in .*full/"
+                                      r"img_align_celeba \(the first: 000009\.jpg\)"):
+    celeba.link_subset(str(listing), data_dir, subset)
+  listing.write_text("000001.jpg\n")
+  with pytest.raises(UserError, match=r"no CelebA images: .*elsewhere/img_align_celeba"):
+    celeba.link_subset(str(listing), str(tmp_path / "elsewhere"), subset)
+  os.remove(os.path.join(data_dir, "list_eval_partition.txt"))
+  with pytest.raises(UserError, match=r"full/list_eval_partition\.txt not found"):
+    celeba.link_subset(str(listing), data_dir, subset)
+  assert not os.path.exists(subset)
+
+
+def test_link_subset_refuses_another_folder_and_leaves_nothing_when_interrupted(tmp_path,
+                                                                               monkeypatch):
+  data_dir = _subset_source(tmp_path)
+  listing = tmp_path / "list.txt"
+  listing.write_text("000001.jpg\n000002.jpg\n")
+  (tmp_path / "other").mkdir()
+  with pytest.raises(UserError, match=r"other exists and is not the subset of .*list\.txt"):
+    celeba.link_subset(str(listing), data_dir, str(tmp_path / "other"))
+
+  links = []
+  def symlink_then_stop(source, target):
+    if links:
+      raise KeyboardInterrupt
+    links.append(target)
+    os.link(source, target)
+  monkeypatch.setattr(os, "symlink", symlink_then_stop)
+  with pytest.raises(KeyboardInterrupt):
+    celeba.link_subset(str(listing), data_dir, str(tmp_path / "sub"))
+  assert sorted(os.listdir(tmp_path)) == ["full", "list.txt", "other"]
+
+
+def test_the_subset_list_names_the_shared_images():
+  if not os.path.isdir(SHARED_CELEBA):
+    pytest.skip(f"shared CelebA data not found at {os.path.normpath(SHARED_CELEBA)}")
+  with open(os.path.join(REPO_ROOT, "data", "celeba_subset.txt")) as f:
+    listed = f.read().split()
+  assert listed == sorted(os.listdir(os.path.join(SHARED_CELEBA, "img_align_celeba")))

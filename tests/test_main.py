@@ -75,6 +75,20 @@ def test_missing_data_is_one_line_naming_the_path(tmp_path):
   assert_one_line_error(result, missing, "make data")
 
 
+def test_subset_mode_links_the_listed_faces_and_says_what_is_missing(tmp_path):
+  data_dir = make_celeba(tmp_path / "full", 3, {"000001.jpg": 0, "000002.jpg": 1, "000003.jpg": 2})
+  (tmp_path / "list.txt").write_text("000001.jpg\n000003.jpg\n")
+  flags = ["--mode=subset", "--data_dir=" + data_dir, "--subset_list=" + str(tmp_path / "list.txt"),
+           "--subset_dir=" + str(tmp_path / "sub")]
+  result = run_main(*flags)
+  assert result.returncode == 0, result.stderr
+  assert "linked the 2 images" in result.stderr
+  assert sorted(os.listdir(tmp_path / "sub" / "img_align_celeba")) == ["000001.jpg", "000003.jpg"]
+  (tmp_path / "list.txt").write_text("000001.jpg\n000004.jpg\n")
+  assert_one_line_error(run_main(*flags[:-1], "--subset_dir=" + str(tmp_path / "sub2")),
+                        "the first: 000004.jpg")
+
+
 @pytest.mark.parametrize("name", sorted(
     f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "draw_color", "configs"))
     if f.endswith(".cfg")))
