@@ -75,6 +75,43 @@ def test_the_exported_folder_evaluates_as_the_run_does(run):
   assert os.path.exists(os.path.join(exported, "eval_test.json"))
 
 
+def test_pieces_are_row_blocks_with_their_place_in_the_whole():
+  value = np.arange(15, dtype=np.float32).reshape(5, 3)  # rows of 12 bytes
+  got = export.pieces("w", value, shard_bytes=24)
+  # The V2 spec: the full shape, then start,length of the rows and "-" (all) of the columns.
+  assert [(name, spec) for name, spec, _ in got] == [
+      ("w", "5 3 0,2:-"), ("w", "5 3 2,2:-"), ("w", "5 3 4,1:-")]
+  np.testing.assert_array_equal(np.concatenate([piece for _, _, piece in got]), value)
+  assert [spec for _, spec, _ in export.pieces("w", value, shard_bytes=60)] == [""]
+  assert [spec for _, spec, _ in export.pieces("v", np.zeros(7, np.int64), 16)] == [
+      "7 0,2", "7 2,2", "7 4,2", "7 6,1"]
+  assert [spec for _, spec, _ in export.pieces("step", np.int64(9), 1)] == [""]
+
+
+def test_large_weights_go_into_files_of_at_most_the_shard_size_and_read_back_whole(run,
+                                                                                  tmp_path):
+  logdir, exported, _, _ = run
+  sharded = str(tmp_path / "sharded")
+  export.export(logdir, sharded, shard_bytes=1000)
+  data = [name for name in os.listdir(sharded) if ".data-" in name]
+  sizes = [os.path.getsize(os.path.join(sharded, name)) for name in data]
+  assert len(data) > 3 and max(sizes) <= 1000, dict(zip(data, sizes))
+  assert sorted(os.listdir(sharded)) == sorted(
+      data + ["checkpoint", "hparams.json", "model.ckpt-3.index"])
+  assert tf.train.list_variables(os.path.join(sharded, "model.ckpt-3")) == \
+      tf.train.list_variables(os.path.join(exported, "model.ckpt-3"))
+  whole, pieces = checkpoint_weights(exported), checkpoint_weights(sharded)
+  assert set(pieces) == set(whole)
+  for name, value in whole.items():
+    np.testing.assert_array_equal(pieces[name], value, err_msg=name)
+  results = [evaluate.run(evaluate.EvalConfig(
+      logdir=d, data_dir=None, split="test", crop_size=None, cache_dir=None, batch_size=4,
+      seed=3, progress_secs=0.0, device="cpu", num_samples=4)) for d in (logdir, sharded)]
+  for result in results:
+    result.pop("checkpoint")
+  assert results[0] == results[1]
+
+
 def test_export_never_overwrites_and_names_a_missing_run(run, tmp_path):
   logdir, exported, _, _ = run
   with pytest.raises(fileio.UserError, match="already holds a checkpoint"):
