@@ -1,4 +1,5 @@
-"""Atomic file writes and the one-line user errors shared by the whole package.
+"""Atomic file writes, the one-line user errors shared by the whole package, and the lock
+that gives a logdir to one training process.
 
 Every output (checkpoint metadata, caches, images, GIFs, JSON) is written to a temporary
 name in the same directory and renamed over the target, so an interrupted run never
@@ -7,6 +8,7 @@ leaves a half-written file where a complete one is expected.
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -87,3 +89,45 @@ def write_text(path, text):
 def write_json(path, obj):
   """Writes `obj` as indented, key-sorted JSON to `path` atomically."""
   write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+LOCK = ".lock"  # In a folder held by `exclusive`: the pid of the process that holds it.
+# A file system that cannot lock (some network mounts): the folder is used unlocked.
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+@contextlib.contextmanager
+def exclusive(folder, log=print):
+  """Holds an exclusive lock on `folder` (created if need be) while the block runs.
+
+  Two training processes writing one logdir would each overwrite the other's checkpoint list
+  and remove the temporaries of the other's writes, and a resume would then pick up either;
+  so a second process gets a UserError naming the folder and the holder's pid. The lock is
+  flock(2)'s on FOLDER/.lock: the kernel releases it when its process ends, however it ends,
+  so a killed run leaves no stale lock.
+  """
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(folder, LOCK)
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    if e.errno not in WRITE_ERRNOS:
+      raise
+    raise UserError(f"cannot write {path} ({e.strerror}); choose a --logdir you can write") from e
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+      raise UserError(f"{folder} is in use by another process (pid {holder}) that trains into "
+                      f"it; wait for it or stop it (Ctrl-C saves), or choose another --logdir")
+    except OSError as e:
+      if e.errno not in _NO_LOCKS:
+        raise
+      log(f"warning: cannot lock {path} ({e.strerror}): make sure that no other process "
+          f"trains into {folder}")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    yield
+  finally:
+    os.close(fd)  # releases the lock

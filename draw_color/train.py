@@ -280,6 +280,12 @@ def train(config):
   part = cluster.replica(cfg.cluster) if cfg.cluster else (0, 1)  # (this task's, tasks)
   chief = part[0] == 0
   # Only the chief touches the logdir: the other tasks may not even see it.
+  with fileio.exclusive(cfg.logdir, log=logging.info) if chief else contextlib.nullcontext():
+    return _train(cfg, part, chief)
+
+
+def _train(cfg, part, chief):
+  """train() of this task's `part` of each batch, (index, tasks); the chief holds the logdir."""
   latest = _prepare_logdir(cfg) if chief else None
   warm = _warm_checkpoint(cfg) if chief and not latest and cfg.init_from else None
   data = _load_data(cfg, part, chief)
@@ -333,7 +339,8 @@ def _prepare_logdir(cfg):
   that reads (None for a new run); it removes what killed writers left."""
   check_hparams(cfg.logdir, cfg)
   latest = runs.readable_checkpoint(cfg.logdir)
-  # A run killed mid-write (SIGKILL, power) leaves temporaries; this one owns the logdir.
+  # A run killed mid-write (SIGKILL, power) leaves temporaries; the lock (fileio.exclusive)
+  # says that no other process is writing them now.
   for folder in (cfg.logdir, os.path.join(cfg.logdir, "images")):
     for path in fileio.remove_temporaries(folder):
       logging.info("removed %s, left by a run killed while writing it", path)

@@ -1,5 +1,7 @@
 """Faults that real runs meet: damaged caches, failing writes, and training killed at random."""
 
+import errno
+import fcntl
 import glob
 import json
 import os
@@ -8,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -15,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from draw_color import celeba
+from draw_color import fileio
 from draw_color import model
 from draw_color import runs
 from draw_color import train
@@ -68,6 +72,7 @@ def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir,
   logdir = tmp_path / "run"
   shutil.copytree(trained, logdir)
   before = contents(logdir)
+  del before[fileio.LOCK]  # the pid of the process that trains, not an output
   checkpoint_size = os.path.getsize(logdir / "model.ckpt-2.data-00000-of-00001")
   # hparams.json (~600 bytes), rewritten first on resume, fails under a 300-byte limit.
   limit = {"checkpoint": checkpoint_size - 1, "hparams": 300}[what]
@@ -176,6 +181,52 @@ def test_training_removes_what_a_killed_writer_left(data_dir, tmp_path):
   files = contents(tmp_path)
   assert not [name for name in left if name in files]
   assert all(name in files for name in kept)
+
+
+def test_a_logdir_trains_in_one_process_at_a_time(data_dir, tmp_path):
+  # A checkpoint's temporary of the holder, mid-write: a second trainer must not remove it.
+  writing = tmp_path / "model.ckpt-9.index.tempstate1234567890"
+  writing.write_text("")
+  config = run_config(data_dir, tmp_path, model=TINY_MODEL, max_steps=1)
+  with fileio.exclusive(str(tmp_path)):
+    assert (tmp_path / fileio.LOCK).read_text() == "%d\n" % os.getpid()
+    with pytest.raises(fileio.UserError, match=r"%s is in use by another process \(pid %d\)"
+                       % (re.escape(str(tmp_path)), os.getpid())):
+      train.train(config)
+    assert writing.exists() and not list(tmp_path.glob("model.ckpt-1*"))
+  assert train.train(config) == 1
+  assert not writing.exists()
+
+
+def test_the_lock_of_a_killed_process_is_free(tmp_path):
+  folder = str(tmp_path)
+  holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                             "from draw_color import fileio\n"
+                             "with fileio.exclusive(sys.argv[1]):\n"
+                             "  print('held', flush=True)\n"
+                             "  time.sleep(600)\n", folder], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline() == "held\n"
+    with pytest.raises(fileio.UserError, match="pid %d" % holder.pid):
+      with fileio.exclusive(folder):
+        pass
+  finally:
+    holder.kill()
+    holder.wait()
+  with fileio.exclusive(folder):
+    assert open(os.path.join(folder, fileio.LOCK)).read() == "%d\n" % os.getpid()
+
+
+def test_a_folder_that_cannot_be_locked_is_used_with_a_warning(tmp_path, monkeypatch):
+  def no_locks(fd, operation):
+    raise OSError(errno.ENOLCK, "No locks available")
+  monkeypatch.setattr(fcntl, "flock", no_locks)
+  log, ran = [], []
+  with fileio.exclusive(str(tmp_path / "run"), log=log.append):
+    ran.append(True)
+  assert ran and log == ["warning: cannot lock %s (No locks available): make sure that no other "
+                         "process trains into %s" % (tmp_path / "run" / fileio.LOCK,
+                                                     tmp_path / "run")]
 
 
 TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from draw_color import fileio
 from draw_color import runs
 from draw_color import train
 from draw_color.fileio import UserError
@@ -128,7 +129,8 @@ def test_a_damaged_hparams_json_is_one_user_error_before_anything_is_written(dat
     with pytest.raises(UserError, match="cannot read the run's settings from .*hparams.json "
                        "\\(JSONDecodeError"):
       read()
-  assert os.listdir(tmp_path) == ["hparams.json"]
+  # And the lock of the logdir (fileio.exclusive), which holds only the pid of the trainer.
+  assert sorted(os.listdir(tmp_path)) == [fileio.LOCK, "hparams.json"]
 
 
 def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
