@@ -64,13 +64,19 @@ def test_export_keeps_the_models_weights_and_drops_the_optimisers(run):
   assert os.path.dirname(exported) not in listed
 
 
-def test_the_exported_folder_evaluates_as_the_run_does(run):
-  logdir, exported, _, _ = run
+def _evaluations(*logdirs):
+  """evaluate.run's numbers of each logdir on the test split, with the same noise."""
   results = [evaluate.run(evaluate.EvalConfig(
       logdir=d, data_dir=None, split="test", crop_size=None, cache_dir=None, batch_size=4,
-      seed=3, progress_secs=0.0, device="cpu", num_samples=4)) for d in (logdir, exported)]
+      seed=3, progress_secs=0.0, device="cpu", num_samples=4)) for d in logdirs]
   for result in results:
     result.pop("checkpoint")
+  return results
+
+
+def test_the_exported_folder_evaluates_as_the_run_does(run):
+  logdir, exported, _, _ = run
+  results = _evaluations(logdir, exported)
   assert results[0] == results[1]
   assert os.path.exists(os.path.join(exported, "eval_test.json"))
 
@@ -104,11 +110,7 @@ def test_large_weights_go_into_files_of_at_most_the_shard_size_and_read_back_who
   assert set(pieces) == set(whole)
   for name, value in whole.items():
     np.testing.assert_array_equal(pieces[name], value, err_msg=name)
-  results = [evaluate.run(evaluate.EvalConfig(
-      logdir=d, data_dir=None, split="test", crop_size=None, cache_dir=None, batch_size=4,
-      seed=3, progress_secs=0.0, device="cpu", num_samples=4)) for d in (logdir, sharded)]
-  for result in results:
-    result.pop("checkpoint")
+  results = _evaluations(logdir, sharded)
   assert results[0] == results[1]
 
 
