@@ -30,7 +30,8 @@ $(VENV)/.installed: setup.py
 # Train (or resume) with the defaults into runs/celeba, or with CONFIG's; without a CONFIG,
 # fetches CelebA first if DATA_DIR holds no images. Full CelebA: 10 epochs of 2,544 steps, ~1 h
 # on 2 CPU cores (see README); the 6,000-image subset's 4,560 training faces: ~15 s an epoch;
-# paper_mnist: ~5.6 min an epoch (sharing the cores with paper_mnist_noattn, ~9.4);
+# paper_mnist: ~11 min an epoch alone on the 2-core AMD EPYC of 2026-11-30, ~18 min sharing
+# them with paper_mnist_noattn (18 and ~31 min; ~5.6 and ~9.4 on the earlier Intel machine);
 # celeba_best (the README's recipe): one hour, vaegan: one hour (stopped by its epochs).
 train: install
 	@if [ -z "$(CONFIG)$(findstring --data_dir,$(FLAGS))" ] && \
