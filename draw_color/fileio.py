@@ -106,9 +106,9 @@ def exclusive(folder, log=print):
   flock(2)'s on FOLDER/.lock: the kernel releases it when its process ends, however it ends,
   so a killed run leaves no stale lock.
   """
-  os.makedirs(folder, exist_ok=True)
   path = os.path.join(folder, LOCK)
   try:
+    os.makedirs(folder, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   except OSError as e:
     if e.errno not in WRITE_ERRNOS:

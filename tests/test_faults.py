@@ -229,6 +229,16 @@ def test_a_folder_that_cannot_be_locked_is_used_with_a_warning(tmp_path, monkeyp
                                                      tmp_path / "run")]
 
 
+def test_a_logdir_that_cannot_be_made_is_one_user_error(tmp_path, monkeypatch):
+  def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system")
+  monkeypatch.setattr(os, "makedirs", read_only)
+  with pytest.raises(fileio.UserError, match=r"cannot write .*run/\.lock \(Read-only file "
+                                             r"system\); choose a --logdir you can write"):
+    with fileio.exclusive(str(tmp_path / "run")):
+      pass
+
+
 TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
                                read_n=3, write_n=3)  # TINY_FLAGS' model
 ENDLESS = 100000  # epochs: 300,000 steps, so a signal always finds the run in its loop
@@ -309,3 +319,4 @@ def test_a_signal_stops_training_at_a_safe_point_and_a_second_at_once():
       interrupt.check()
   finally:
     signal.signal(signal.SIGINT, previous)
+
