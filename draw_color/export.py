@@ -55,7 +55,10 @@ def export(logdir, export_dir, shard_bytes=SHARD_BYTES):
   except tf.errors.OpError as e:
     raise fileio.UserError("cannot write the checkpoint into %s (%s)"
                            % (export_dir, fileio.error_reason(e)))
-  tf1.train.update_checkpoint_state(export_dir, os.path.basename(path))
+  # The folder as an absolute path: under a relative one TensorFlow rewrites the file name
+  # relative to the working directory ("../../model.ckpt-N"); this way `checkpoint` names the
+  # file alone, so the folder works wherever it is cloned.
+  tf1.train.update_checkpoint_state(os.path.abspath(export_dir), os.path.basename(path))
   return path, step
 
 

@@ -114,6 +114,17 @@ def test_large_weights_go_into_files_of_at_most_the_shard_size_and_read_back_who
   assert results[0] == results[1]
 
 
+def test_an_export_into_a_relative_folder_names_its_checkpoint_by_file_name(run, tmp_path,
+                                                                          monkeypatch):
+  logdir, _, _, _ = run
+  monkeypatch.chdir(tmp_path)
+  export.export(logdir, os.path.join("pretrained", "here"))
+  with open(tmp_path / "pretrained" / "here" / "checkpoint") as f:
+    assert f.read() == ('model_checkpoint_path: "model.ckpt-3"\n'
+                        'all_model_checkpoint_paths: "model.ckpt-3"\n')
+  assert tf.train.latest_checkpoint("pretrained/here") == "pretrained/here/model.ckpt-3"
+
+
 def test_export_never_overwrites_and_names_a_missing_run(run, tmp_path):
   logdir, exported, _, _ = run
   with pytest.raises(fileio.UserError, match="already holds a checkpoint"):
