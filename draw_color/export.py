@@ -46,7 +46,7 @@ def export(logdir, export_dir, shard_bytes=SHARD_BYTES):
     with tf1.Session(config=runs.session_config()) as sess:
       runs.restore(sess, checkpoint, logdir)
       values = dict(zip([v.op.name for v in variables], sess.run(variables)))
-      step = int(sess.run(tf1.train.get_global_step()))
+    step = int(values[tf1.train.get_global_step().op.name])  # one of model_variables()
   # hparams.json first: a folder whose `checkpoint` file lists a checkpoint is complete.
   fileio.write_json(os.path.join(export_dir, runs.HPARAMS), hparams)
   path = os.path.join(export_dir, "model.ckpt-%d" % step)
