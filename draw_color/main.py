@@ -33,6 +33,7 @@ from draw_color import model
 from draw_color import objectives
 from draw_color import plot
 from draw_color import train
+from draw_color import vaegan
 
 FLAGS = flags.FLAGS
 
@@ -86,6 +87,9 @@ flags.DEFINE_boolean("vaegan_balance", False, "Skip the discriminator's update w
                      "ahead and the decoder's when it is far behind (the authors' rule).")
 flags.DEFINE_boolean("vaegan_pixel", False, "Add the Gaussian pixel likelihood of "
                      "--pixel_sigma to the feature loss, so the encoder learns from the start.")
+flags.DEFINE_list("vaegan_augment", [], "DiffAugment policies (color, translation, cutout) "
+                  "applied to every image the discriminator sees, so it cannot learn few faces "
+                  "by heart; none is the paper's.")
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -216,6 +220,12 @@ flags.register_multi_flags_validator(
         and f["mode"] != "bench"),
     message="--loss=vaegan needs an --image_size divisible by 8 (the discriminator halves it 3 "
             "times) and is not benchmarked by --mode=bench")
+flags.register_validator(
+    "vaegan_augment", lambda v: set(v) <= set(vaegan.AUGMENTATIONS) and len(set(v)) == len(v),
+    message="--vaegan_augment takes distinct names from %s" % ",".join(vaegan.AUGMENTATIONS))
+flags.register_multi_flags_validator(
+    ["vaegan_augment", "loss"], lambda f: not f["vaegan_augment"] or f["loss"] == "vaegan",
+    message="--vaegan_augment transforms what the discriminator sees: it needs --loss=vaegan")
 flags.register_multi_flags_validator(
     ["mode", "export_dir"], lambda f: f["mode"] != "export" or f["export_dir"],
     message="--mode=export needs --export_dir, the folder the weights go to")
@@ -301,7 +311,8 @@ def model_config_from_flags():
       lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,
       prior=FLAGS.prior, vaegan_optimizer=FLAGS.vaegan_optimizer,
       vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel,
-      read_sigma_init=FLAGS.read_sigma_init)
+      read_sigma_init=FLAGS.read_sigma_init,
+      vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment))
 
 
 def bench_config_from_flags():

@@ -69,10 +69,12 @@ ModelConfig = collections.namedtuple(
         "read_sigma_init",  # sigma, in pixels, of the read filters before training (the bias
         #                     of log sigma^2 is 2 log of it); 1 is the paper's and the
         #                     original's (a zero bias).
+        "vaegan_augment",  # vaegan: DiffAugment policies before the discriminator, comma-
+        #                    separated in vaegan.AUGMENTATIONS' order; "" (none) is the paper's.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0))
+              1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, ""))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

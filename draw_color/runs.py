@@ -45,8 +45,8 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   so that restoring a checkpoint gives its step. The prior samples' z_t depend on the seed
   alone, so evaluations at different steps draw from the same z. Training adds the objective
   and the optimiser's step (objectives.py); with the VAE/GAN loss, the discriminator
-  (vaegan.py) and its three optimisers, the z_t of its prior samples drawn from (seed,
-  noise_step).
+  (vaegan.py) and its three optimisers, the z_t of its prior samples and the draws of its
+  augmentation from (seed, noise_step).
 
   Training on two or more `devices` (tf device names, tower_devices) splits each batch across
   them (towers.py); the rest of the graph goes where the caller's device scope puts it,
@@ -75,8 +75,11 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
         # A key of its own, so the samples' z_t are not the reconstructions' eps.
         prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
                                            seed=tf.random.experimental.stateless_fold_in(key, 1))
+        augment = tf.random.stateless_uniform(
+            [2 * batch, vaegan.AUGMENT_DRAWS],
+            seed=tf.random.experimental.stateless_fold_in(key, 3))
         draw, adversarial = objectives.minimize_vaegan(
-            draw, vaegan.build(images, draw, config, prior), config)
+            draw, vaegan.build(images, draw, config, prior, augment), config)
       elif training:
         draw = objectives.minimize(draw, config)
   num_samples = tf1.placeholder_with_default(SAMPLES, [], name="num_samples")

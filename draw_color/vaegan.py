@@ -26,6 +26,13 @@ This module builds Dis and these losses as tensors, as model.py builds DRAW's; w
 the three optimisers minimises, their balancing and their steps are objectives.py's
 (minimize_vaegan), which fills in the VaeGan's training fields.
 
+With vaegan_augment (a departure), every image Dis sees is first transformed at random by
+DiffAugment (Zhao et al. 2020, arXiv 2006.10738; `augment`), differentiably, in its update and
+in the decoder's alike: a Dis that only ever sees faces moved, recoloured and partly covered
+cannot learn the few thousand training faces by heart, which is how it wins on small data.
+A face and its reconstruction get the same transformation, so that L_llike still compares
+like with like; the samples get their own.
+
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
 bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
@@ -45,6 +52,13 @@ tf1 = tf.compat.v1
 
 DISCRIMINATOR_SCOPE = "discriminator"
 LAYERS = 4  # Dis's convolutions; vaegan_layer picks the one compared.
+# DiffAugment's policies, in the order they are applied (its own order).
+AUGMENTATIONS = ("color", "translation", "cutout")
+# Uniform draws in [0, 1) per image that augment uses: brightness, saturation, contrast, the
+# shift's rows and columns, the cutout's centre row and column.
+AUGMENT_DRAWS = 7
+_SHIFT_RATIO = 0.125  # DiffAugment's: shifts of up to an eighth of the side
+_CUTOUT_RATIO = 0.5  # and a square hole of half the side
 
 _INIT = tf1.random_normal_initializer(stddev=0.02)  # DCGAN's, as DRAW's linear layers
 _BN_EPSILON = 1e-5
@@ -132,11 +146,59 @@ def discriminator(images, config):
   return features, logits
 
 
-def build(images, draw, config, prior_noise):
+def augment(images, policies, uniforms):
+  """DiffAugment of `images` [N, A, A, C] in [0, 1] -> [N, A, A, C], differentiable in images.
+
+  policies: names from AUGMENTATIONS, applied in that order; uniforms [N, AUGMENT_DRAWS] in
+  [0, 1), image n's draws. DiffAugment works on images in [-1, 1], where its shifts and holes
+  fill with 0; here the same maths runs on images - 1/2 (its scale halved), so they fill with
+  grey and its brightness range of +-1/2 becomes +-1/4. Per image:
+    color:       brightness + (u0 - 1/2) / 2; saturation: each pixel's distance from its mean
+                 over channels times 2 u1; contrast: the distance from the image's mean
+                 times u2 + 1/2;
+    translation: the image moved by (floor(17 u3) - 8, floor(17 u4) - 8) pixels for A = 64
+                 (up to A/8 each way), grey where it moved from beyond the border;
+    cutout:      a grey square of side A/2 centred at (floor(65 u5), floor(65 u6)) for A = 64,
+                 clipped by the border.
+  """
+  a = images.shape[1]
+  y = images - 0.5  # [N, A, A, C]
+  u = [uniforms[:, i, None, None, None] for i in range(AUGMENT_DRAWS)]  # each [N, 1, 1, 1]
+  if "color" in policies:
+    y += (u[0] - 0.5) / 2
+    mean = tf.reduce_mean(y, 3, keepdims=True)  # [N, A, A, 1]
+    y = (y - mean) * (2 * u[1]) + mean
+    mean = tf.reduce_mean(y, [1, 2, 3], keepdims=True)  # [N, 1, 1, 1]
+    y = (y - mean) * (u[2] + 0.5) + mean
+  pixels = tf.range(a)  # [A]
+  if "translation" in policies:
+    shift = int(a * _SHIFT_RATIO + 0.5)
+    moves = tf.cast(tf.floor(uniforms[:, 3:5] * (2 * shift + 1)), tf.int32) - shift  # [N, 2]
+    # Row i of the result is row i + move of the image: one-hot [N, A, A] matrices, whose rows
+    # are zero where i + move is beyond the border (tf.one_hot of an index out of range).
+    rows = tf.one_hot(pixels[None] + moves[:, :1], a)  # [N, A (result), A (image)]
+    cols = tf.one_hot(pixels[None] + moves[:, 1:], a)  # [N, A, A]
+    y = tf.einsum("nik,nkjc->nijc", rows, y)  # [N, A, A, C]
+    y = tf.einsum("njk,nikc->nijc", cols, y)  # [N, A, A, C]
+  if "cutout" in policies:
+    size = int(a * _CUTOUT_RATIO + 0.5)
+    low = (tf.cast(tf.floor(uniforms[:, 5:7] * (a + 1 - size % 2)), tf.int32)
+           - size // 2)  # [N, 2] the hole's first row and column
+    inside = tf.logical_and(pixels[None, None] >= low[:, :, None],
+                            pixels[None, None] < low[:, :, None] + size)  # [N, 2, A]
+    inside = tf.cast(inside, tf.float32)
+    hole = inside[:, 0, :, None] * inside[:, 1, None, :]  # [N, A, A]
+    y *= (1.0 - hole)[..., None]
+  return y + 0.5
+
+
+def build(images, draw, config, prior_noise, augment_noise=None):
   """Dis and the VAE/GAN losses for `draw`, the model.DrawGraph of `images`; a VaeGan whose
   training fields are None (objectives.minimize_vaegan fills them).
 
-  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p.
+  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p;
+  augment_noise [2B, AUGMENT_DRAWS] uniforms in [0, 1), needed with config.vaegan_augment:
+  the first B for each face and its reconstruction, the rest for the samples.
   """
   cfg = config
   if not 1 <= cfg.vaegan_layer <= LAYERS:
@@ -144,8 +206,13 @@ def build(images, draw, config, prior_noise):
   recon = draw.canvases[-1]  # [B, A, A, C] x~
   samples = model.build_sampler(tf.shape(images)[0], cfg,
                                 noise=prior_noise).canvases[-1]  # [B, A, A, C] x_p
+  seen = tf.concat([images, recon, samples], 0)  # [3B, A, A, C]
+  if cfg.vaegan_augment:
+    first = augment_noise[:tf.shape(images)[0]]  # [B, AUGMENT_DRAWS] x's, and x~'s alike
+    seen = augment(seen, cfg.vaegan_augment.split(","),
+                   tf.concat([first, augment_noise], 0))  # [3B, A, A, C]
   # One pass over the three, so that batch norm normalises them together.
-  features, logits = discriminator(tf.concat([images, recon, samples], 0), cfg)
+  features, logits = discriminator(seen, cfg)
   chosen = features[cfg.vaegan_layer - 1]  # [3B, h, w, c]
   f_real, f_recon, _ = tf.split(chosen, 3)  # each [B, h, w, c]
   l_real, l_recon, l_prior = tf.split(logits, 3)  # each [B]

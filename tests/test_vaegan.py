@@ -168,11 +168,15 @@ def test_balanced_rmsprop_step_updates_what_the_rule_says(monkeypatch, equilibri
   assert "discriminator/conv1/w/RMSProp_discriminator" in names
 
 
-def test_training_checkpoints_the_discriminator_and_resumes_exactly(data_dir, tmp_path):
-  # 4 steps cross the epoch boundary after step 3.
-  train.train(config(data_dir, tmp_path / "straight", max_steps=4))
-  train.train(config(data_dir, tmp_path / "resumed", max_steps=2))
-  assert train.train(config(data_dir, tmp_path / "resumed", max_steps=4)) == 4
+@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+def test_training_checkpoints_the_discriminator_and_resumes_exactly(data_dir, tmp_path,
+                                                                    augment):
+  # 4 steps cross the epoch boundary after step 3; the augmentation's draws, like the noise,
+  # depend on the step alone.
+  tiny = TINY._replace(vaegan_augment=augment)
+  train.train(config(data_dir, tmp_path / "straight", max_steps=4, model=tiny))
+  train.train(config(data_dir, tmp_path / "resumed", max_steps=2, model=tiny))
+  assert train.train(config(data_dir, tmp_path / "resumed", max_steps=4, model=tiny)) == 4
   straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
   assert {"discriminator/conv1/w", "discriminator/conv4/bn/scale",
           "discriminator/conv1/w/Adam_discriminator",
@@ -267,6 +271,23 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
   refused = run_main("--loss=vaegan", "--image_size=12")
   assert refused.returncode != 0 and "divisible by 8" in refused.stderr, refused.stderr
+  for bad in (("--loss=vaegan", "--vaegan_augment=color,blur"),
+              ("--loss=vaegan", "--vaegan_augment=color,color"),
+              ("--loss=gaussian", "--vaegan_augment=color")):
+    refused = run_main(*bad)
+    assert refused.returncode != 0 and "--vaegan_augment" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_cli_augments_in_diffaugments_order_whatever_the_flags(data_dir, tmp_path):
+  result = run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
+                    "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
+                    "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
+                    "--progress_secs=0", "--max_steps=1", "--data_dir=" + data_dir,
+                    "--vaegan_augment=cutout,color", "--logdir=" + str(tmp_path),
+                    "--cache_dir=" + str(tmp_path / "cache"))
+  assert result.returncode == 0, result.stderr
+  assert runs.read_hparams(str(tmp_path))[1].vaegan_augment == "color,cutout"
 
 
 def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradients_back():
@@ -290,6 +311,28 @@ def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradien
   np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
   assert all(g is not None and np.abs(g).max() > 0 for g in enc)
   assert all(g is not None and np.abs(g).max() > 0 for g in dec)
+
+
+def test_augmented_discriminator_still_passes_gradients_back_and_varies_with_the_step():
+  config = TINY._replace(vaegan_augment=",".join(vaegan.AUGMENTATIONS))
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(config, 0)
+    v = graph.vaegan
+    encoder = [x for x in tf1.trainable_variables() if top_scope(x) in objectives.ENCODER_SCOPES]
+    decoder = [x for x in tf1.trainable_variables() if top_scope(x) in objectives.DECODER_SCOPES]
+    to_encoder = tf.gradients(v.feature_loss, encoder)
+    to_decoder = tf.gradients(v.gan_loss, decoder)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      feed = {graph.images: faces()}
+      enc, dec, first = sess.run([to_encoder, to_decoder, v.logits], feed)
+      again = sess.run(v.logits, feed)
+      other = sess.run(v.logits, {**feed, graph.noise_step: 1})
+  assert all(g is not None and np.abs(g).max() > 0 for g in enc)
+  assert all(g is not None and np.abs(g).max() > 0 for g in dec)
+  np.testing.assert_array_equal(first, again)
+  assert not np.allclose(first[:4], other[:4])  # the faces' transformations are new
 
 
 def test_vaegan_follows_the_warm_up_and_decay_schedules():

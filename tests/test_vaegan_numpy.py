@@ -54,6 +54,30 @@ def numpy_dis(weights, images):
   return features, (h @ w["logit/w"] + w["logit/b"])[:, 0]
 
 
+def numpy_augment(images, policies, u):
+  """DiffAugment (its DiffAugment_tf.py) image by image on 2 x images - 1, back to [0, 1]."""
+  out = []
+  for x, (bright, sat, contrast, ty, tx, cy, cx) in zip(2 * np.asarray(images, np.float64) - 1,
+                                                         u):
+    a = len(x)
+    if "color" in policies:
+      x = x + bright - 0.5
+      x = (x - x.mean(2, keepdims=True)) * 2 * sat + x.mean(2, keepdims=True)
+      x = (x - x.mean()) * (contrast + 0.5) + x.mean()
+    if "translation" in policies:
+      s = int(a / 8 + 0.5)
+      dy, dx = int(ty * (2 * s + 1)) - s, int(tx * (2 * s + 1)) - s
+      padded = np.pad(x, ((s, s), (s, s), (0, 0)))  # zeros beyond the border
+      x = padded[s + dy:s + dy + a, s + dx:s + dx + a]
+    if "cutout" in policies:
+      size = int(a / 2 + 0.5)
+      r, c = int(cy * (a + 1 - size % 2)), int(cx * (a + 1 - size % 2))
+      x = x.copy()
+      x[max(r - size // 2, 0):r - size // 2 + size, max(c - size // 2, 0):c - size // 2 + size] = 0
+    out.append(x)
+  return (np.stack(out) + 1) / 2
+
+
 def randomise(sess, scope, seed):
   rng = np.random.default_rng(seed)
   weights = {}
@@ -106,6 +130,29 @@ def test_feature_loss_compares_the_chosen_layer(layer):
   assert v.feature_loss == pytest.approx(feature_loss, rel=1e-4)
 
 
+@pytest.mark.parametrize("policies", [[p] for p in vaegan.AUGMENTATIONS]
+                         + [list(vaegan.AUGMENTATIONS)])
+def test_augment_is_diffaugment(policies):
+  """16 x 16: shifts of -2 to 2, a hole of 8 x 8 centred at row and column 0 to 16; the draws
+  include both extremes of each, and a hole and a shift beyond the border."""
+  rng = np.random.default_rng(5)
+  images = rng.random((6, 16, 16, 3)).astype(np.float32)
+  u = rng.random((6, vaegan.AUGMENT_DRAWS)).astype(np.float32)
+  u[0, 3:] = 0.0  # shifts of -2, hole at the top-left corner
+  u[1, 3:] = 0.999  # shifts of 2, hole at the bottom-right corner
+  u[2, 3:5] = 0.5  # no shift
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    got = sess.run(vaegan.augment(tf.constant(images), policies, tf.constant(u)))
+  want = numpy_augment(images, policies, u)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  if "translation" in policies and "color" not in policies:
+    # Row i is the image's row i + shift: moved down and right by 2, then up and left.
+    assert (got[0, :2] == 0.5).all() and (got[0, :, :2] == 0.5).all()
+    assert (got[1, -2:] == 0.5).all() and (got[1, :, -2:] == 0.5).all()
+    np.testing.assert_allclose(got[0, 2:, 2:], images[0, :-2, :-2], atol=1e-6)
+    np.testing.assert_allclose(got[2], images[2], atol=1e-6)  # no shift
+
+
 def test_balancing_waits_only_beyond_its_thresholds():
   # A cost at EQUILIBRIUM - MARGIN is not below it, one at EQUILIBRIUM + MARGIN not above.
   low = np.float32(objectives.EQUILIBRIUM - objectives.MARGIN)
@@ -117,20 +164,26 @@ def test_balancing_waits_only_beyond_its_thresholds():
       assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
 
 
-def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_and_samples():
+@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_and_samples(
+    augment):
   """vaegan.build against numpy: DRAW (numpy_draw) on the faces with eps, the sampler on the
   prior noise, Dis of [x, x~ = sigma(c_T), x_p = sigma(c_T) of the samples] together, and the
   feature and pixel terms of L_llike. T = 3 and 24 x 24 pictures, so that no earlier canvas
-  and no other size of Dis's last convolution could pass for the right one."""
+  and no other size of Dis's last convolution could pass for the right one. With
+  augmentation, each face and its reconstruction transformed by the same draws, the samples
+  by their own."""
   # sigma 0.3: at 0.5, dividing by sigma^2 equals multiplying by 2 / sigma.
-  config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.3)
+  config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.3,
+                         vaegan_augment=augment)
   rng = np.random.default_rng(3)
   images = rng.random((4, 24, 24, 3)).astype(np.float32)
   eps = rng.standard_normal(model.noise_shape(config, 4)).astype(np.float32)
   prior = rng.standard_normal((3, 4, config.latent_size)).astype(np.float32)
+  draws = rng.random((8, vaegan.AUGMENT_DRAWS)).astype(np.float32)
   with tf.Graph().as_default():
     draw = model.build_draw(tf.constant(images), config, noise=tf.constant(eps))
-    v = vaegan.build(tf.constant(images), draw, config, tf.constant(prior))
+    v = vaegan.build(tf.constant(images), draw, config, tf.constant(prior), tf.constant(draws))
     with tf1.Session() as sess:
       sess.run(tf1.global_variables_initializer())
       # Not the initial 0.02 of DRAW's weights, whose canvases barely change from step to step.
@@ -146,12 +199,17 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   recon = numpy_draw.draw(weights, config, images, eps)
   samples = numpy_draw.sample(weights, config, prior)[-1]
   np.testing.assert_allclose(got["samples"], samples, rtol=1e-4, atol=1e-5)
+  seen = np.concatenate([images, recon["canvases"][-1], samples])
+  if augment:
+    seen = numpy_augment(seen, augment.split(","), np.concatenate([draws[:4], draws]))
   features, logits = numpy_dis({k: w for k, w in weights.items()
-                                if k.startswith("discriminator/")},
-                               np.concatenate([images, recon["canvases"][-1], samples]))
+                                if k.startswith("discriminator/")}, seen)
   np.testing.assert_allclose(got["logits"], logits, rtol=1e-3, atol=1e-3)
-  assert np.mean(logits[:4] > 0) == 0.25 and ((logits[4:] > 0) & (logits[4:] < 1)).all()
-  assert got["real_accuracy"] == 0.25 and got["fake_accuracy"] == 0
+  if not augment:
+    assert np.mean(logits[:4] > 0) == 0.25 and ((logits[4:] > 0) & (logits[4:] < 1)).all()
+    assert got["real_accuracy"] == 0.25 and got["fake_accuracy"] == 0
+  assert got["real_accuracy"] == np.mean(logits[:4] > 0)
+  assert got["fake_accuracy"] == np.mean(logits[4:] < 0)
   f = features[config.vaegan_layer - 1]
   np.testing.assert_allclose(got["features"], f, rtol=1e-3, atol=1e-3)
   feature = np.mean(0.5 * np.sum((f[4:8] - f[:4])**2, axis=(1, 2, 3)))
