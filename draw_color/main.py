@@ -176,6 +176,8 @@ flags.DEFINE_string("bench_json", "bench.json", "Where the benchmark results go 
 flags.DEFINE_list("plot_logdirs", None, "Comma-separated run folders whose curves --mode=plot "
                   "draws, one colour each (default: --logdir).")
 flags.DEFINE_string("plot_file", "curves.png", "Where --mode=plot writes the PNG.")
+flags.DEFINE_list("plot_references", [], "Bounds in nats (e.g. a paper's) that --mode=plot "
+                  "draws as lines beside the curves of runs with --loss=bernoulli.")
 flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the training curves "
                      "(1: none).", lower_bound=1)
 
@@ -232,6 +234,10 @@ flags.register_multi_flags_validator(
 flags.register_multi_flags_validator(
     ["patience", "eval_every"], lambda f: not f["patience"] or f["eval_every"],
     message="--patience counts evaluations: it needs --eval_every")
+flags.register_validator(
+    "plot_references",
+    lambda v: all(x.replace(".", "", 1).lstrip("-").isdigit() for x in v),
+    message="--plot_references takes numbers, e.g. 80.97,87.40")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -347,7 +353,8 @@ def gif_config_from_flags():
 def plot_config_from_flags():
   """FLAGS -> one immutable plot.PlotConfig."""
   return plot.PlotConfig(logdirs=FLAGS.plot_logdirs or [FLAGS.logdir], path=FLAGS.plot_file,
-                         smooth=FLAGS.plot_smooth)
+                         smooth=FLAGS.plot_smooth,
+                         references=tuple(float(v) for v in FLAGS.plot_references))
 
 
 def quiet_tensorflow():

@@ -1,6 +1,7 @@
 """--mode=plot: the training and valid curves of one or more runs, from their event files, as PNG.
 
-Each panel is one quantity per image: the generation loss and the KL, the training curve a
+Each panel is one quantity per image: the generation loss and the KL (and, for runs with the
+Bernoulli loss, their sum, the bound, beside given reference bounds), the training curve a
 moving average (solid) and the valid split where the run evaluated it (dashed, dots); one
 colour per run, labelled with the run's folder and the settings in which the runs differ.
 matplotlib is an optional extra (`pip install -e .[plot]`).
@@ -23,7 +24,10 @@ PlotConfig = collections.namedtuple(
         "logdirs",  # The run directories, one curve colour each.
         "path",  # The PNG written.
         "smooth",  # Steps in the moving average of the training curves; 1 for none.
-    ])
+        "references",  # Bounds (nats) drawn as horizontal lines in the bound panel, e.g. a
+        #                paper's; () for none.
+    ],
+    defaults=((),))
 
 # (panel title, training tag or None, valid tag): what train.py writes. A panel is drawn when
 # some run has one of its tags: the last four only where runs evaluated the valid split.
@@ -33,6 +37,11 @@ PANELS = (("generation loss per image", "loss/generation_per_image", "valid/gene
           ("sharpness (reconstructions / faces)", None, "valid/sharpness"),
           ("blank samples (fraction)", None, "valid/blank_fraction"),
           ("sample diversity (samples / faces)", None, "valid/diversity"))
+# First of all, for the runs whose loss is the paper's Bernoulli likelihood, where the total
+# loss is the negative log-likelihood bound in nats that the DRAW paper reports.
+BOUND_PANEL = ("negative log-likelihood bound per image (nats)", "loss/total", "valid/bound")
+BOUND_LOSS = "bernoulli"
+BOUND_ZOOM = 1.5  # the bound panel shows up to this times the lowest bound in it
 
 
 def read_scalars(logdir):
@@ -108,7 +117,10 @@ def plot(config):
   if empty:
     raise fileio.UserError("no training curves in %s: it holds no events.out.tfevents.* "
                            "files with scalars" % ", ".join(empty))
+  bernoulli = [_settings(d).get("loss") == BOUND_LOSS for d in config.logdirs]
   panels = [p for p in PANELS if any(tag in c for c in curves for tag in p[1:] if tag)]
+  if any(bernoulli):
+    panels.insert(0, BOUND_PANEL)
   cols = min(len(panels), 3)
   rows = -(-len(panels) // cols)
   figure, axes = pyplot.subplots(rows, cols, figsize=(6 * cols, 4.5 * rows), squeeze=False)
@@ -117,6 +129,8 @@ def plot(config):
     ax.axis("off")
   for (title, train_tag, valid_tag), ax in zip(panels, axes):
     for k, (scalars, label) in enumerate(zip(curves, labels(config.logdirs))):
+      if title == BOUND_PANEL[0] and not bernoulli[k]:
+        continue  # another loss's total is no bound
       colour = "C%d" % (k % 10)
       if train_tag in scalars:
         steps = sorted(scalars[train_tag])
@@ -126,6 +140,12 @@ def plot(config):
         steps = sorted(scalars[valid_tag])
         ax.plot(steps, [scalars[valid_tag][s] for s in steps], "o--", color=colour,
                 label=label + " (valid)")
+    if title == BOUND_PANEL[0]:
+      for bound in config.references:
+        ax.axhline(bound, color="grey", linestyle=":", label="reference %g" % bound)
+      # The first steps' bound is several times the last: show where the runs still differ.
+      lowest = min(min(line.get_ydata()) for line in ax.get_lines())
+      ax.set_ylim(0.95 * lowest, BOUND_ZOOM * lowest)
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)

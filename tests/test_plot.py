@@ -11,6 +11,7 @@ import tensorflow as tf
 from draw_color import images
 from draw_color import plot
 from draw_color.fileio import UserError
+from fakes import run_main
 
 
 def write_events(path, scalars, cut=False):
@@ -101,3 +102,38 @@ def test_quality_panels_appear_where_a_run_evaluated_them(tmp_path):
   four = plot.plot(plot.PlotConfig([str(tmp_path / "a")], str(tmp_path / "four.png"), smooth=1))
   assert iio.imread(two).shape[:2] == (450, 1200)  # 1 row of 2 panels, 6 x 4.5 in at 100 dpi
   assert iio.imread(four).shape[:2] == (900, 1800)  # 2 rows of 3 places for 4 panels
+
+
+def test_bound_panel_shows_bernoulli_runs_beside_the_references(tmp_path, monkeypatch):
+  pytest.importorskip("matplotlib")
+  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+  figures = []
+  monkeypatch.setattr(pyplot, "close", figures.append)
+  for name, loss in (("mnist", "bernoulli"), ("faces", "l2")):
+    os.makedirs(tmp_path / name)
+    with open(tmp_path / name / "hparams.json", "w") as f:
+      json.dump({"model": {"loss": loss}}, f)
+    # The bound falls from 500 to 100 nats; its last value is the lowest.
+    write_events(tmp_path / name / "events.out.tfevents.1000000000.host",
+                 {s: {"loss/generation_per_image": 1.0, "loss/latent": 1.0,
+                      "loss/total": 500.0 / s} for s in range(1, 6)})
+  plot.plot(plot.PlotConfig([str(tmp_path / "faces")], str(tmp_path / "faces.png"), 1,
+                            references=(80.0,)))
+  assert [ax.get_title() for ax in figures[0].axes if ax.axison] == [
+      "generation loss per image", "KL per image (nats)"]
+  plot.plot(plot.PlotConfig([str(tmp_path / "faces"), str(tmp_path / "mnist")],
+                            str(tmp_path / "both.png"), 1, references=(80.0, 90.0)))
+  bound = figures[1].axes[0]
+  assert bound.get_title() == plot.BOUND_PANEL[0]
+  lines = {line.get_label(): line.get_ydata() for line in bound.get_lines()}
+  mnist = "mnist: loss=bernoulli (train)"
+  assert set(lines) == {mnist, "reference 80", "reference 90"}  # not the l2 run
+  np.testing.assert_allclose(lines[mnist], [500, 250, 500 / 3, 125, 100])
+  np.testing.assert_allclose(lines["reference 90"], [90, 90])
+  np.testing.assert_allclose(bound.get_ylim(), (0.95 * 80, 1.5 * 80))
+
+
+def test_cli_refuses_references_that_are_not_numbers():
+  refused = run_main("--mode=plot", "--plot_references=80.97,eighty")
+  assert refused.returncode != 0 and "Traceback" not in refused.stderr
+  assert "--plot_references takes numbers" in refused.stderr
