@@ -149,7 +149,8 @@ def plot(config):
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
-  axes[0].legend(fontsize="small")
+  # The bound falls from the top left towards the references at the bottom: keep them clear.
+  axes[0].legend(fontsize="small", loc="upper right" if panels[0] == BOUND_PANEL else "best")
   figure.tight_layout()
   with fileio.atomic_path(config.path) as tmp:
     figure.savefig(tmp, dpi=100)
