@@ -144,13 +144,17 @@ def plot(config):
       for bound in config.references:
         ax.axhline(bound, color="grey", linestyle=":", label="reference %g" % bound)
       # The first steps' bound is several times the last: show where the runs still differ.
-      lowest = min(min(line.get_ydata()) for line in ax.get_lines())
-      ax.set_ylim(0.95 * lowest, BOUND_ZOOM * lowest)
+      if ax.get_lines():
+        lowest = min(min(line.get_ydata()) for line in ax.get_lines())
+        ax.set_ylim(0.95 * lowest, BOUND_ZOOM * lowest)
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
-  # The bound falls from the top left towards the references at the bottom: keep them clear.
-  axes[0].legend(fontsize="small", loc="upper right" if panels[0] == BOUND_PANEL else "best")
+  # On the first panel with curves; the bound falls from the top left towards the references
+  # at the bottom: keep them clear.
+  drawn = [k for k in range(len(panels)) if axes[k].get_lines()]
+  axes[drawn[0]].legend(fontsize="small",
+                        loc="upper right" if panels[drawn[0]] == BOUND_PANEL else "best")
   figure.tight_layout()
   with fileio.atomic_path(config.path) as tmp:
     figure.savefig(tmp, dpi=100)

@@ -28,10 +28,11 @@ the three optimisers minimises, their balancing and their steps are objectives.p
 
 With vaegan_augment (a departure), every image Dis sees is first transformed at random by
 DiffAugment (Zhao et al. 2020, arXiv 2006.10738; `augment`), differentiably, in its update and
-in the decoder's alike: a Dis that only ever sees faces moved, recoloured and partly covered
-cannot learn the few thousand training faces by heart, which is how it wins on small data.
-A face and its reconstruction get the same transformation, so that L_llike still compares
-like with like; the samples get their own.
+in the decoder's alike: their remedy for a Dis that learns a few thousand faces by heart, as
+it sees them only moved, recoloured and partly covered. A face and its reconstruction get the
+same transformation, so that L_llike still compares like with like; the samples get their
+own. (With balancing, which left Dis all but frozen, it did not stop the samples' collapse
+here: README, "A better loss".)
 
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,

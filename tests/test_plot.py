@@ -137,3 +137,13 @@ def test_cli_refuses_references_that_are_not_numbers():
   refused = run_main("--mode=plot", "--plot_references=80.97,eighty")
   assert refused.returncode != 0 and "Traceback" not in refused.stderr
   assert "--plot_references takes numbers" in refused.stderr
+
+
+def test_a_bernoulli_run_without_its_total_still_plots(tmp_path):
+  pytest.importorskip("matplotlib")
+  make_run(tmp_path / "a", "paper", 0.0)  # generation and KL only
+  with open(tmp_path / "a" / "hparams.json", "w") as f:
+    json.dump({"model": {"loss": "bernoulli"}}, f)
+  path = plot.plot(plot.PlotConfig([str(tmp_path / "a")], str(tmp_path / "a.png"), 1))
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
