@@ -127,9 +127,10 @@ def plot(config):
   axes = axes.ravel()
   for ax in axes[len(panels):]:
     ax.axis("off")
-  for (title, train_tag, valid_tag), ax in zip(panels, axes):
+  for panel, ax in zip(panels, axes):
+    title, train_tag, valid_tag = panel
     for k, (scalars, label) in enumerate(zip(curves, labels(config.logdirs))):
-      if title == BOUND_PANEL[0] and not bernoulli[k]:
+      if panel == BOUND_PANEL and not bernoulli[k]:
         continue  # another loss's total is no bound
       colour = "C%d" % (k % 10)
       if train_tag in scalars:
@@ -140,7 +141,7 @@ def plot(config):
         steps = sorted(scalars[valid_tag])
         ax.plot(steps, [scalars[valid_tag][s] for s in steps], "o--", color=colour,
                 label=label + " (valid)")
-    if title == BOUND_PANEL[0]:
+    if panel == BOUND_PANEL:
       for bound in config.references:
         ax.axhline(bound, color="grey", linestyle=":", label="reference %g" % bound)
       # The first steps' bound is several times the last: show where the runs still differ.

@@ -261,12 +261,17 @@ def test_gradient_magnitude_and_sharpness_against_numpy():
   assert np.all(evaluate.gradient_magnitude(blurred) < evaluate.gradient_magnitude(sharp))
 
 
+def run_tiny_cli(data_dir, tmp_path, *flags):
+  """The CLI training TINY's VAE/GAN on the 16x16 faces into tmp_path, with `flags` added."""
+  return run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
+                  "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
+                  "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
+                  "--progress_secs=0", "--data_dir=" + data_dir, "--logdir=" + str(tmp_path),
+                  "--cache_dir=" + str(tmp_path / "cache"), *flags)
+
+
 def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir, tmp_path):
-  result = run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
-                    "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
-                    "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
-                    "--progress_secs=0", "--max_steps=2", "--data_dir=" + data_dir,
-                    "--logdir=" + str(tmp_path), "--cache_dir=" + str(tmp_path / "cache"))
+  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2")
   assert result.returncode == 0, result.stderr
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
   refused = run_main("--loss=vaegan", "--image_size=12")
@@ -280,12 +285,7 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
 
 
 def test_cli_augments_in_diffaugments_order_whatever_the_flags(data_dir, tmp_path):
-  result = run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
-                    "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
-                    "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
-                    "--progress_secs=0", "--max_steps=1", "--data_dir=" + data_dir,
-                    "--vaegan_augment=cutout,color", "--logdir=" + str(tmp_path),
-                    "--cache_dir=" + str(tmp_path / "cache"))
+  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=1", "--vaegan_augment=cutout,color")
   assert result.returncode == 0, result.stderr
   assert runs.read_hparams(str(tmp_path))[1].vaegan_augment == "color,cutout"
 
