@@ -1,5 +1,6 @@
 """Evaluation on a whole split: per-image losses, the KL of every step, the bound, MSE/PSNR,
-and what a person sees in the prior's samples: how many are blank and how diverse they are.
+and what a person sees in the prior's samples: how many are blank, how diverse they are, and
+whether they are one picture many times over.
 
 For --loss=bernoulli the generation loss is the paper's reconstruction cross-entropy (eq. 9)
 and generation + KL (eq. 10, 11) is the negative log-likelihood bound in nats that the DRAW
@@ -37,18 +38,21 @@ EvalConfig = collections.namedtuple(
         "seed",  # Keys the eps of the evaluation.
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
-        "num_samples",  # Prior samples for the blank fraction and the diversity.
+        "num_samples",  # Prior samples for the blank fraction, diversity and distinctness.
     ],
     defaults=(runs.SAMPLES,))
 
 # The per-split scalars that go to TensorBoard and the summary line.
 SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness",
-           "blank_fraction", "diversity")
+           "blank_fraction", "diversity", "distinctness")
 # A picture is blank when fewer than BLANK_SHARE of its pixels differ from its median colour
 # by more than BLANK_TOLERANCE in some channel: a nearly uniform canvas. Of the 780 faces of
 # the subset's valid split, none is blank: the fewest such pixels is 36%, the median 86%.
 BLANK_TOLERANCE = 0.08
 BLANK_SHARE = 0.10
+# Distinctness compares pictures averaged down to about COARSE_SIDE x COARSE_SIDE blocks, the
+# scale of a face's hair, skin and background, where a fine pattern of dots averages out.
+COARSE_SIDE = 8
 
 
 def gradient_magnitude(images):
@@ -79,12 +83,37 @@ def mean_pairwise_distance(images):
       np.asarray(images, np.float64).reshape(len(images), -1)).mean())  # [N, D] -> N(N-1)/2
 
 
+def coarse(images):
+  """[N, H, W, C] -> [N, H/f, W/f, C], the means of f x f blocks, f = max(1, H // COARSE_SIDE);
+  rows and columns beyond the last whole block are left out."""
+  images = np.asarray(images, np.float64)
+  n, h, w, c = images.shape
+  f = max(1, h // COARSE_SIDE)
+  cropped = images[:, :h // f * f, :w // f * f]  # [N, H', W', C], whole blocks only
+  return cropped.reshape(n, h // f, f, w // f, f, c).mean(axis=(2, 4))  # [N, H'/f, W'/f, C]
+
+
+def median_nearest_distance(images):
+  """The median over pictures [N, ...] (N >= 2) of the Euclidean distance to the nearest other
+  one, of the coarse pictures."""
+  small = coarse(images).reshape(len(images), -1)  # [N, D]
+  distances = scipy.spatial.distance.squareform(scipy.spatial.distance.pdist(small))  # [N, N]
+  np.fill_diagonal(distances, np.inf)
+  return float(np.median(distances.min(axis=1)))
+
+
 def sample_measures(samples, reference):
-  """blank_fraction of `samples` and their diversity: their mean pairwise distance over that
-  of `reference` (as many real pictures), 1 when they spread as the real ones do."""
+  """blank_fraction of `samples`; their diversity: their mean pairwise distance over that of
+  `reference` (as many real pictures), 1 when they spread as the real ones do; and their
+  distinctness: median_nearest_distance over that of `reference`, 1 when each sample is as far
+  from its nearest other sample as real faces are, 0 when each has a twin. A collapse to one
+  pattern keeps a high diversity when its dots land in different places; it has next to no
+  distinctness."""
   return {"blank_fraction": float(blank(samples).mean()),
           "diversity": mean_pairwise_distance(samples) /
-                       max(mean_pairwise_distance(reference), 1e-12)}
+                       max(mean_pairwise_distance(reference), 1e-12),
+          "distinctness": median_nearest_distance(samples) /
+                          max(median_nearest_distance(reference), 1e-12)}
 
 
 def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES):
@@ -171,7 +200,9 @@ def table(results):
   if "diversity" in results:
     rows += [("blank samples of %d (fraction)" % results["samples"], results["blank_fraction"]),
              ("sample diversity (mean pairwise distance, samples / real)",
-              results["diversity"])]
+              results["diversity"]),
+             ("sample distinctness (median distance to the nearest other, %dx%d blocks, "
+              "samples / real)" % (COARSE_SIDE, COARSE_SIDE), results["distinctness"])]
   rows.append(("KL per step", " ".join("%.2f" % k for k in results["kl_per_step"])))
   lines = ["| %s, %d images | value |" % (results["split"], results["images"]),
            "| --- | ---: |"]

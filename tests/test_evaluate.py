@@ -1,5 +1,6 @@
 """--mode=eval: the bound's arithmetic against numpy, on tiny models of both datasets."""
 
+import itertools
 import json
 import os
 
@@ -128,9 +129,37 @@ def test_mean_pairwise_distance_against_every_pair():
   rng = np.random.default_rng(0)
   faces = rng.random((6, 4, 4, 3))
   same = np.repeat(faces[:1], 6, axis=0)
-  assert evaluate.sample_measures(same, faces) == {"blank_fraction": 0.0, "diversity": 0.0}
+  assert evaluate.sample_measures(same, faces) == {"blank_fraction": 0.0, "diversity": 0.0,
+                                                   "distinctness": 0.0}
   assert evaluate.sample_measures(faces, faces)["diversity"] == pytest.approx(1.0)
+  assert evaluate.sample_measures(faces, faces)["distinctness"] == pytest.approx(1.0)
   assert evaluate.sample_measures(np.full((4, 4, 4, 3), 0.5), faces)["blank_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("side,block", [(16, 2), (28, 3), (7, 1)])
+def test_distinctness_against_block_means_and_nearest_neighbours_by_loops(side, block):
+  """Blocks of side // 8 pixels (28: 3, the 28th row and column left out; below 8: none)."""
+  rng = np.random.default_rng(side)
+  pictures = rng.random((5, side, side, 2))
+  n = side // block
+  small = np.zeros((5, n, n, 2))
+  for k, y, x in itertools.product(range(5), range(n), range(n)):
+    small[k, y, x] = pictures[k, y * block:(y + 1) * block, x * block:(x + 1) * block].mean((0, 1))
+  nearest = [min(np.linalg.norm(small[i] - small[j]) for j in range(5) if j != i)
+             for i in range(5)]
+  assert evaluate.median_nearest_distance(pictures) == pytest.approx(sorted(nearest)[2])
+
+
+def test_distinctness_sees_one_pattern_whose_dots_move():
+  """64 copies of one picture, each with its own +-0.3 checkerboard on a random half of its
+  2 x 2 blocks: far apart pixel by pixel, one picture at the scale of 8 x 8 blocks."""
+  rng = np.random.default_rng(1)
+  faces = rng.random((64, 64, 64, 3))
+  checker = 0.3 * (np.indices((64, 64)).sum(0) % 2 * 2 - 1)  # [64, 64] +-0.3
+  where = np.kron(rng.random((64, 32, 32)) < 0.5, np.ones((2, 2)))  # [64, 64, 64]
+  collapsed = 0.5 + (where * checker)[..., None] * np.ones(3)  # [64, 64, 64, 3]
+  measures = evaluate.sample_measures(collapsed, faces)
+  assert measures["diversity"] > 0.4 and measures["distinctness"] < 0.05
 
 
 def test_eval_measures_the_prior_samples(tmp_path):
@@ -146,7 +175,8 @@ def test_eval_measures_the_prior_samples(tmp_path):
   tags = set()
   for e in tf1.train.summary_iterator(os.path.join(logdir, events[0])):
     tags.update(v.tag for v in e.summary.value)
-  assert {"valid/blank_fraction", "valid/diversity", "schedule/kl_weight"} <= tags
+  assert {"valid/blank_fraction", "valid/diversity", "valid/distinctness",
+          "schedule/kl_weight"} <= tags
 
 
 def test_cli_eval_prints_the_table(mnist_run):

@@ -65,6 +65,13 @@ def mean_distance(pictures):
                   for a, b in itertools.combinations(pictures, 2)])
 
 
+def median_nearest(pictures):
+  """The median distance from each picture to its nearest other (A = 4: no block averaging)."""
+  return np.median([min(np.linalg.norm(np.asarray(a, np.float64) - b)
+                        for j, b in enumerate(pictures) if j != i)
+                    for i, a in enumerate(pictures)])
+
+
 @pytest.mark.parametrize("channels,loss", [(3, "bernoulli"), (1, "l2")])
 def test_split_measures_match_numpy(channels, loss):
   config = model.ModelConfig(image_size=A, channels=channels, timesteps=T, loss=loss)
@@ -96,6 +103,8 @@ def test_split_measures_match_numpy(channels, loss):
   assert results["blank_fraction"] == 0.25
   assert results["diversity"] == pytest.approx(
       mean_distance(samples[:SAMPLES]) / mean_distance(x[:SAMPLES]), rel=1e-5)
+  assert results["distinctness"] == pytest.approx(
+      median_nearest(samples[:SAMPLES]) / median_nearest(x[:SAMPLES]), rel=1e-5)
 
 
 def test_one_image_or_one_sample_measures_no_diversity():
@@ -119,6 +128,7 @@ def test_two_images_and_two_samples_measure_diversity():
   assert results["samples"] == 2
   assert results["diversity"] == pytest.approx(
       np.linalg.norm(samples[0] - samples[1]) / np.linalg.norm(x[0] - x[1]), rel=1e-5)
+  assert results["distinctness"] == pytest.approx(results["diversity"], rel=1e-6)
 
 
 def test_progress_says_how_many_images_are_done(monkeypatch):
