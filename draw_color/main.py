@@ -90,6 +90,9 @@ flags.DEFINE_boolean("vaegan_pixel", False, "Add the Gaussian pixel likelihood o
 flags.DEFINE_list("vaegan_augment", [], "DiffAugment policies (color, translation, cutout) "
                   "applied to every image the discriminator sees, so it cannot learn few faces "
                   "by heart; none is the paper's.")
+flags.DEFINE_float("vaegan_r1", 0.0, "Weight r of the R1 penalty, r/2 times the squared "
+                   "gradient of the discriminator's logit on the faces; 0 (none) is the paper's.",
+                   lower_bound=0.0)
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -229,6 +232,9 @@ flags.register_multi_flags_validator(
     ["vaegan_augment", "loss"], lambda f: not f["vaegan_augment"] or f["loss"] == "vaegan",
     message="--vaegan_augment transforms what the discriminator sees: it needs --loss=vaegan")
 flags.register_multi_flags_validator(
+    ["vaegan_r1", "loss"], lambda f: not f["vaegan_r1"] or f["loss"] == "vaegan",
+    message="--vaegan_r1 penalises the discriminator: it needs --loss=vaegan")
+flags.register_multi_flags_validator(
     ["mode", "export_dir"], lambda f: f["mode"] != "export" or f["export_dir"],
     message="--mode=export needs --export_dir, the folder the weights go to")
 flags.register_multi_flags_validator(
@@ -318,7 +324,8 @@ def model_config_from_flags():
       prior=FLAGS.prior, vaegan_optimizer=FLAGS.vaegan_optimizer,
       vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel,
       read_sigma_init=FLAGS.read_sigma_init,
-      vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment))
+      vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment),
+      vaegan_r1=FLAGS.vaegan_r1)
 
 
 def bench_config_from_flags():

@@ -22,7 +22,7 @@ from the gradients of the same batch:
 
   encoder (encoder, read, mu, log_sigma, prior)   kl_weight * L_prior + L_llike
   decoder (decoder, write)                        gamma * L_llike + L_GAN_dec
-  discriminator (discriminator)                   L_GAN
+  discriminator (discriminator)                   L_GAN + r/2 * R1   (r = vaegan_r1, often 0)
 
 with the losses of vaegan.py. The GAN loss reaches neither the encoder nor, through L_llike, the
 discriminator: each optimiser only updates its own variables.
@@ -154,13 +154,16 @@ def minimize_vaegan(draw, adversary, config):
   draw = _scheduled(draw, cfg)
   encoder_loss = draw.kl_weight * draw.latent_loss + adversary.llike  # --kl_warmup as others
   decoder_loss = cfg.vaegan_gamma * adversary.llike + adversary.gan_loss
+  # Mescheder et al. 2018, eq. 9: (gamma / 2) E|grad D|^2 on the faces, their gamma our r.
+  discriminator_objective = (adversary.discriminator_loss
+                             + 0.5 * cfg.vaegan_r1 * adversary.gradient_penalty)
   if cfg.vaegan_balance:
     update_dis, update_dec = balance(adversary.real_cost, adversary.fake_cost)
   else:
     update_dis = update_dec = tf.constant(True)
   steps = []
   for loss, variables, name, update in zip(
-      (encoder_loss, decoder_loss, adversary.discriminator_loss), _partition(),
+      (encoder_loss, decoder_loss, discriminator_objective), _partition(),
       ("encoder", "decoder", "discriminator"), (tf.constant(True), update_dec, update_dis)):
     # The schedule's learning rate, so --lr_decay_steps holds here as for the other losses.
     optimizer = _vaegan_optimizer(cfg, draw.learning_rate, name)
@@ -182,6 +185,7 @@ def minimize_vaegan(draw, adversary, config):
   adversary = adversary._replace(
       encoder_loss=encoder_loss,
       decoder_loss=decoder_loss,
+      discriminator_objective=discriminator_objective,
       discriminator_updated=tf.cast(update_dis, tf.float32),
       decoder_updated=tf.cast(update_dec, tf.float32),
       encoder_op=ops[0],

@@ -70,6 +70,7 @@ VAEGAN_SCALARS = {
     "vaegan/feature_loss": ("feature_loss", "feature"),
     "vaegan/gan_loss": ("gan_loss", None),
     "vaegan/discriminator_loss": ("discriminator_loss", "D loss"),
+    "vaegan/gradient_penalty": ("gradient_penalty", None),
     "vaegan/real_accuracy": ("real_accuracy", "D acc real"),
     "vaegan/fake_accuracy": ("fake_accuracy", "fake"),
     "vaegan/discriminator_updated": ("discriminator_updated", None),

@@ -34,6 +34,13 @@ same transformation, so that L_llike still compares like with like; the samples 
 own. (With balancing, which left Dis all but frozen, it did not stop the samples' collapse
 here: README, "A better loss".)
 
+With vaegan_r1 = r > 0 (a departure), Dis's objective also gets r/2 times the R1 penalty
+(Mescheder et al. 2018, arXiv 1801.04406, eq. 9): the squared norm of the gradient of Dis's
+logit with respect to each face, as Dis sees it (in [0, 1], after DiffAugment if any), batch
+mean. Dis can then only win by a margin that its gradient on the faces stays small for: it
+cannot push D(x) to 1 with a steep wall around the few thousand training faces, which is how
+it won outright here. (The gradient includes the faces' share in batch norm's statistics.)
+
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
 bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
@@ -75,6 +82,7 @@ VaeGan = collections.namedtuple(
         "llike",  # [] L_llike: feature_loss (with vaegan_pixel, plus the pixel term).
         "gan_loss",  # [] L_GAN_dec, the decoder's GAN term, batch mean.
         "discriminator_loss",  # [] L_GAN, batch mean.
+        "gradient_penalty",  # [] R1: mean over faces of |d logit(x) / dx|^2; 0 without vaegan_r1.
         "real_cost",  # [] mean -log D(x), what balancing weighs.
         "fake_cost",  # [] mean -log(1 - D) over x~ and x_p, likewise.
         "real_accuracy",  # [] fraction of x that Dis calls real (D > 1/2).
@@ -82,6 +90,7 @@ VaeGan = collections.namedtuple(
         # Filled in by objectives.minimize_vaegan; None until then.
         "encoder_loss",  # [] kl_weight * L_prior + L_llike.
         "decoder_loss",  # [] gamma * L_llike + L_GAN_dec.
+        "discriminator_objective",  # [] L_GAN + vaegan_r1 / 2 * gradient_penalty.
         "discriminator_updated",  # [] 1.0 when this step updates Dis (balancing), else 0.0.
         "decoder_updated",  # [] 1.0 when this step updates the decoder, else 0.0.
         "encoder_op",  # The encoder's step alone.
@@ -89,7 +98,7 @@ VaeGan = collections.namedtuple(
         "discriminator_op",  # The discriminator's step alone (likewise).
         "train_op",  # The three steps, then the global step + 1.
     ],
-    defaults=(None,) * 8)
+    defaults=(None,) * 9)
 
 
 def _conv(x, channels, stride, scope, bias):
@@ -229,6 +238,12 @@ def build(images, draw, config, prior_noise, augment_noise=None):
                         + tf.reduce_mean(tf.nn.softplus(l_recon))
                         + tf.reduce_mean(tf.nn.softplus(l_prior)))
   gan_loss = tf.reduce_mean(tf.nn.softplus(-l_recon)) + tf.reduce_mean(tf.nn.softplus(-l_prior))
+  gradient_penalty = tf.constant(0.0)
+  if cfg.vaegan_r1:
+    # The faces' rows of d(sum of their logits)/d(what Dis saw): each logit's gradient for its
+    # own face, plus what the face moved in the other logits through batch norm's statistics.
+    grad = tf1.gradients(tf.reduce_sum(l_real), seen)[0][:tf.shape(images)[0]]  # [B, A, A, C]
+    gradient_penalty = tf.reduce_mean(tf.reduce_sum(tf.square(grad), [1, 2, 3]))
   fake = tf.concat([l_recon, l_prior], 0)  # [2B]
   return VaeGan(
       features=chosen,
@@ -238,6 +253,7 @@ def build(images, draw, config, prior_noise, augment_noise=None):
       llike=llike,
       gan_loss=gan_loss,
       discriminator_loss=discriminator_loss,
+      gradient_penalty=gradient_penalty,
       real_cost=tf.reduce_mean(tf.nn.softplus(-l_real)),
       fake_cost=tf.reduce_mean(tf.nn.softplus(fake)),
       real_accuracy=tf.reduce_mean(tf.cast(l_real > 0, tf.float32)),

@@ -115,6 +115,7 @@ def test_losses_and_accuracies_match_numpy(pixel):
   gan = -np.log(recon).mean() - np.log(prior).mean()
   assert v.feature_loss == pytest.approx(feature, rel=1e-4)
   assert v.discriminator_loss == pytest.approx(d_loss, rel=1e-4)
+  assert v.gradient_penalty == 0 and v.discriminator_objective == v.discriminator_loss
   assert v.gan_loss == pytest.approx(gan, rel=1e-4)
   llike = feature
   if pixel:  # 1/2 sum of squares over sigma^2 = 0.25, per image, batch mean
@@ -278,16 +279,20 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
   assert refused.returncode != 0 and "divisible by 8" in refused.stderr, refused.stderr
   for bad in (("--loss=vaegan", "--vaegan_augment=color,blur"),
               ("--loss=vaegan", "--vaegan_augment=color,color"),
-              ("--loss=gaussian", "--vaegan_augment=color")):
+              ("--loss=gaussian", "--vaegan_augment=color"),
+              ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1")):
     refused = run_main(*bad)
-    assert refused.returncode != 0 and "--vaegan_augment" in refused.stderr, refused.stderr
+    flag = bad[1].split("=")[0]
+    assert refused.returncode != 0 and flag in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
 
 
-def test_cli_augments_in_diffaugments_order_whatever_the_flags(data_dir, tmp_path):
-  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=1", "--vaegan_augment=cutout,color")
+def test_cli_augments_in_diffaugments_order_and_records_r1(data_dir, tmp_path):
+  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=1", "--vaegan_augment=cutout,color",
+                        "--vaegan_r1=0.5")
   assert result.returncode == 0, result.stderr
-  assert runs.read_hparams(str(tmp_path))[1].vaegan_augment == "color,cutout"
+  saved = runs.read_hparams(str(tmp_path))[1]
+  assert saved.vaegan_augment == "color,cutout" and saved.vaegan_r1 == 0.5
 
 
 def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradients_back():

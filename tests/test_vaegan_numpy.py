@@ -216,3 +216,44 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   pixel = recon["gen_loss_per_image"].mean() / 0.09
   assert got["feature_loss"] == pytest.approx(feature, rel=1e-3)
   assert got["llike"] == pytest.approx(feature + pixel, rel=1e-3)
+
+
+@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+def test_r1_penalty_is_the_squared_gradient_of_the_faces_logits(augment):
+  """--vaegan_r1: the penalty against central differences of the numpy Dis in float64, on the
+  faces as Dis saw them (augmented, when it is), the other two thirds of its batch held
+  fixed; and Dis's objective, L_GAN + r/2 times it. 8 x 8 pictures, so that the differences
+  take a few hundred passes of numpy_dis."""
+  config = TINY._replace(image_size=8, vaegan_r1=3.0, vaegan_augment=augment)
+  rng = np.random.default_rng(5)
+  images = rng.random((2, 8, 8, 3)).astype(np.float32)
+  prior = rng.standard_normal((2, 2, config.latent_size)).astype(np.float32)
+  draws = rng.random((4, vaegan.AUGMENT_DRAWS)).astype(np.float32)
+  with tf.Graph().as_default():
+    draw = model.build_draw(tf.constant(images), config)
+    v = vaegan.build(tf.constant(images), draw, config, tf.constant(prior), tf.constant(draws))
+    _, v = objectives.minimize_vaegan(draw, v, config)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      weights = randomise(sess, "discriminator", 6)
+      got = sess.run({"recon": draw.canvases[-1], "samples": v.samples,
+                      "penalty": v.gradient_penalty, "loss": v.discriminator_loss,
+                      "objective": v.discriminator_objective})
+  seen = np.concatenate([images, got["recon"], got["samples"]]).astype(np.float64)
+  if augment:
+    seen = numpy_augment(seen, augment.split(","), np.concatenate([draws[:2], draws]))
+
+  def real_logits(x):
+    return numpy_dis(weights, x)[1][:2].sum()
+
+  grad = np.zeros_like(seen[:2])
+  h = 1e-5
+  for index in np.ndindex(grad.shape):
+    up, down = seen.copy(), seen.copy()
+    up[index] += h
+    down[index] -= h
+    grad[index] = (real_logits(up) - real_logits(down)) / (2 * h)
+  penalty = np.mean(np.sum(grad**2, axis=(1, 2, 3)))
+  assert penalty > 0.1
+  assert got["penalty"] == pytest.approx(penalty, rel=1e-3)
+  assert got["objective"] == pytest.approx(got["loss"] + 1.5 * penalty, rel=1e-4)
