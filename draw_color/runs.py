@@ -75,9 +75,11 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
         # A key of its own, so the samples' z_t are not the reconstructions' eps.
         prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
                                            seed=tf.random.experimental.stateless_fold_in(key, 1))
-        augment = tf.random.stateless_uniform(
-            [2 * batch, vaegan.AUGMENT_DRAWS],
-            seed=tf.random.experimental.stateless_fold_in(key, 3))
+        augment = None  # DiffAugment's draws, only where it is used
+        if config.vaegan_augment:
+          augment = tf.random.stateless_uniform(
+              [2 * batch, vaegan.AUGMENT_DRAWS],
+              seed=tf.random.experimental.stateless_fold_in(key, 3))
         draw, adversarial = objectives.minimize_vaegan(
             draw, vaegan.build(images, draw, config, prior, augment), config)
       elif training:
