@@ -241,7 +241,7 @@ def build(images, draw, config, prior_noise, augment_noise=None):
   gradient_penalty = tf.constant(0.0)
   if cfg.vaegan_r1:
     # The faces' rows of d(sum of their logits)/d(what Dis saw): each logit's gradient for its
-    # own face, plus what the face moved in the other logits through batch norm's statistics.
+    # own face, plus its share in the other faces' logits through batch norm's statistics.
     grad = tf1.gradients(tf.reduce_sum(l_real), seen)[0][:tf.shape(images)[0]]  # [B, A, A, C]
     gradient_penalty = tf.reduce_mean(tf.reduce_sum(tf.square(grad), [1, 2, 3]))
   fake = tf.concat([l_recon, l_prior], 0)  # [2B]
