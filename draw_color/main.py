@@ -93,6 +93,12 @@ flags.DEFINE_list("vaegan_augment", [], "DiffAugment policies (color, translatio
 flags.DEFINE_float("vaegan_r1", 0.0, "Weight r of the R1 penalty, r/2 times the squared "
                    "gradient of the discriminator's logit on the faces; 0 (none) is the paper's.",
                    lower_bound=0.0)
+flags.DEFINE_boolean("vaegan_samples", True, "Show the discriminator samples from the prior "
+                     "as well as reconstructions, and train the decoder to fool it with both "
+                     "(the paper's); without, samples take no part in training.")
+flags.DEFINE_boolean("vaegan_mbstd", False, "Give the discriminator the spread of each batch "
+                     "of faces, reconstructions and samples (ProGAN's minibatch standard "
+                     "deviation), so samples that are all alike give themselves away.")
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -235,6 +241,11 @@ flags.register_multi_flags_validator(
     ["vaegan_r1", "loss"], lambda f: not f["vaegan_r1"] or f["loss"] == "vaegan",
     message="--vaegan_r1 penalises the discriminator: it needs --loss=vaegan")
 flags.register_multi_flags_validator(
+    ["vaegan_samples", "vaegan_mbstd", "loss"],
+    lambda f: f["loss"] == "vaegan" or (f["vaegan_samples"] and not f["vaegan_mbstd"]),
+    message="--novaegan_samples and --vaegan_mbstd change the discriminator: they need "
+            "--loss=vaegan")
+flags.register_multi_flags_validator(
     ["mode", "export_dir"], lambda f: f["mode"] != "export" or f["export_dir"],
     message="--mode=export needs --export_dir, the folder the weights go to")
 flags.register_multi_flags_validator(
@@ -325,7 +336,8 @@ def model_config_from_flags():
       vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel,
       read_sigma_init=FLAGS.read_sigma_init,
       vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment),
-      vaegan_r1=FLAGS.vaegan_r1)
+      vaegan_r1=FLAGS.vaegan_r1, vaegan_samples=FLAGS.vaegan_samples,
+      vaegan_mbstd=FLAGS.vaegan_mbstd)
 
 
 def bench_config_from_flags():

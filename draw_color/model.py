@@ -73,10 +73,15 @@ ModelConfig = collections.namedtuple(
         #                    separated in vaegan.AUGMENTATIONS' order; "" (none) is the paper's.
         "vaegan_r1",  # vaegan: weight r of the R1 gradient penalty on Dis (r/2 |grad|^2); 0
         #               (none) is the paper's.
+        "vaegan_samples",  # vaegan: Dis sees samples from the prior as well as reconstructions,
+        #                    and the decoder learns to fool it with both (the paper's).
+        "vaegan_mbstd",  # vaegan: Dis also sees the spread of each source's batch (ProGAN's
+        #                  minibatch standard deviation); False is the paper's.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
-              1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, "", 0.0))
+              1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, "", 0.0, True,
+              False))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

@@ -43,12 +43,21 @@ faces. (Here it did not hold Dis back: with r = 1 and 10 the squared gradient st
 from every face; README, "A better loss".) The gradient includes the faces' share in batch
 norm's statistics.
 
+Two more departures aim at what collapsed in every run here, the decoder on the prior's z
+(README, "A better loss"). Without vaegan_samples, x_p takes no part in training: Dis sees x
+and x~ only, L_GAN and L_GAN_dec lose their x_p terms, and samples are drawn by a decoder that
+learnt only to sharpen reconstructions. With vaegan_mbstd, Dis's last convolution's output
+(after its ReLU) gets one more channel, ProGAN's minibatch standard deviation: for each of x,
+x~ and x_p apart, the standard deviation of each feature over the batch, averaged, so Dis sees
+how alike each source's pictures are and a decoder that draws one picture for every z gives
+itself away.
+
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
 bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
 norm, ReLU) and one logit. Images go in scaled to [-1, 1], as in the authors' code; any
 size divisible by 8 works. Batch norm always uses the statistics of the batch it is given,
-x, x~ and x_p together (the authors' code concatenates them too); there are no moving
+x, x~ and x_p (if any) together (the authors' code concatenates them too); there are no moving
 averages, since Dis only serves training: evaluation and pictures never build it.
 """
 
@@ -77,16 +86,18 @@ VaeGan = collections.namedtuple(
     "VaeGan",
     [
         # Built here (build): Dis and the losses as tensors.
-        "features",  # [3B, h, w, c] Dis_l of x, x~ and x_p, in that order along the batch.
-        "logits",  # [3B] Dis's logits of x, x~ and x_p; D = sigmoid(logits).
-        "samples",  # [B, A, A, C] x_p = sigma(c_T) of samples from the prior.
+        "features",  # [3B, h, w, c] Dis_l of x, x~ and x_p, in that order along the batch
+        #              ([2B], of x and x~, without vaegan_samples).
+        "logits",  # [3B] Dis's logits of x, x~ and x_p; D = sigmoid(logits) ([2B] likewise).
+        "samples",  # [B, A, A, C] x_p = sigma(c_T) of samples from the prior; None without
+        #             vaegan_samples.
         "feature_loss",  # [] 1/2 sum_f (Dis_l(x~) - Dis_l(x))^2, batch mean.
         "llike",  # [] L_llike: feature_loss (with vaegan_pixel, plus the pixel term).
         "gan_loss",  # [] L_GAN_dec, the decoder's GAN term, batch mean.
         "discriminator_loss",  # [] L_GAN, batch mean.
         "gradient_penalty",  # [] R1: mean over faces of |d logit(x) / dx|^2; 0 without vaegan_r1.
         "real_cost",  # [] mean -log D(x), what balancing weighs.
-        "fake_cost",  # [] mean -log(1 - D) over x~ and x_p, likewise.
+        "fake_cost",  # [] mean -log(1 - D) over x~ and x_p (x~ alone without vaegan_samples).
         "real_accuracy",  # [] fraction of x that Dis calls real (D > 1/2).
         "fake_accuracy",  # [] fraction of x~ and x_p that Dis calls generated.
         # Filled in by objectives.minimize_vaegan; None until then.
@@ -133,11 +144,13 @@ def _batch_norm(x, scope):
   return tf.nn.batch_normalization(x, mean, variance, offset, scale, _BN_EPSILON)
 
 
-def discriminator(images, config):
+def discriminator(images, config, sources=1):
   """Dis on `images` [N, A, A, C] in [0, 1] -> (features, logits [N]).
 
   features: the LAYERS convolutions' outputs before their batch norm and ReLU, the paper's
   Dis_l: [N, A, A, W], [N, A/2, A/2, 4W], [N, A/4, A/4, 8W], [N, A/8, A/8, 8W].
+  sources: how many equal parts of the batch come from different sources (faces,
+  reconstructions, samples); with config.vaegan_mbstd each part gets its own spread.
   """
   a, w = config.image_size, config.vaegan_channels
   if a % 8:
@@ -152,10 +165,26 @@ def discriminator(images, config):
       features.append(conv)
       # The first convolution works on the raw image: no batch norm, as the paper's.
       h = tf.nn.relu(conv if i == 0 else _batch_norm(conv, name + "/bn"))
-    h = tf.reshape(h, [-1, (a // 8)**2 * 8 * w])  # [N, A/8 * A/8 * 8W]
+    if config.vaegan_mbstd:
+      h = tf.concat([h, _minibatch_spread(h, sources)], 3)  # [N, A/8, A/8, 8W + 1]
+    h = tf.reshape(h, [-1, (a // 8)**2 * h.shape[3]])  # [N, A/8 * A/8 * (8W or 8W + 1)]
     h = tf.nn.relu(_batch_norm(_dense(h, 16 * w, "dense", bias=False), "dense/bn"))
     logits = _dense(h, 1, "logit", bias=True)[:, 0]  # [N]
   return features, logits
+
+
+def _minibatch_spread(h, sources):
+  """ProGAN's minibatch standard deviation (Karras et al. 2018, arXiv 1710.10196, sec. 3) of
+  h [N, H, W, F] made of `sources` equal parts -> [N, H, W, 1]: within each part, each
+  feature's standard deviation over its images, averaged over features and positions, one
+  number per part, as a constant map for each of its images. A decoder whose samples are all
+  alike gives its part a small number, which Dis can learn to reject; to fool it the samples
+  must spread as the faces do."""
+  parts = tf.reshape(h, tf.concat([[sources, -1], tf.shape(h)[1:]], 0))  # [S, N/S, H, W, F]
+  _, variance = tf.nn.moments(parts, [1], keepdims=True)  # [S, 1, H, W, F]
+  spread = tf.reduce_mean(tf.sqrt(variance + 1e-8), [2, 3, 4], keepdims=True)  # [S, 1, 1, 1, 1]
+  return tf.reshape(spread * tf.ones_like(parts[..., :1]),
+                    tf.concat([tf.shape(h)[:3], [1]], 0))  # [N, H, W, 1]
 
 
 def augment(images, policies, uniforms):
@@ -216,37 +245,41 @@ def build(images, draw, config, prior_noise, augment_noise=None):
   if not 1 <= cfg.vaegan_layer <= LAYERS:
     raise ValueError("vaegan_layer must be 1 to %d, not %d" % (LAYERS, cfg.vaegan_layer))
   recon = draw.canvases[-1]  # [B, A, A, C] x~
-  samples = model.build_sampler(tf.shape(images)[0], cfg,
-                                noise=prior_noise).canvases[-1]  # [B, A, A, C] x_p
-  seen = tf.concat([images, recon, samples], 0)  # [3B, A, A, C]
+  seen = [images, recon]
+  samples = None
+  if cfg.vaegan_samples:
+    samples = model.build_sampler(tf.shape(images)[0], cfg,
+                                  noise=prior_noise).canvases[-1]  # [B, A, A, C] x_p
+    seen.append(samples)
+  sources = len(seen)
+  seen = tf.concat(seen, 0)  # [SB, A, A, C], S = 3 (x, x~, x_p) or 2 (x, x~)
   if cfg.vaegan_augment:
     first = augment_noise[:tf.shape(images)[0]]  # [B, AUGMENT_DRAWS] x's, and x~'s alike
     seen = augment(seen, cfg.vaegan_augment.split(","),
-                   tf.concat([first, augment_noise], 0))  # [3B, A, A, C]
-  # One pass over the three, so that batch norm normalises them together.
-  features, logits = discriminator(seen, cfg)
-  chosen = features[cfg.vaegan_layer - 1]  # [3B, h, w, c]
-  f_real, f_recon, _ = tf.split(chosen, 3)  # each [B, h, w, c]
-  l_real, l_recon, l_prior = tf.split(logits, 3)  # each [B]
+                   tf.concat([first, augment_noise], 0)[:tf.shape(seen)[0]])  # [SB, A, A, C]
+  # One pass over them all, so that batch norm normalises them together.
+  features, logits = discriminator(seen, cfg, sources)
+  chosen = features[cfg.vaegan_layer - 1]  # [SB, h, w, c]
+  f_real, f_recon = tf.split(chosen, sources)[:2]  # each [B, h, w, c]
+  l_real, *fake_logits = tf.split(logits, sources)  # each [B]
 
-  # L_llike. Through batch norm's statistics Dis_l(x) depends on x~ and x_p too, as in the
+  # L_llike. Through batch norm's statistics Dis_l(x) depends on x~ (and x_p) too, as in the
   # authors' code, so the gradient reaches the decoder through both sides.
   feature_loss = tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(f_recon - f_real), [1, 2, 3]))
   llike = feature_loss
   if cfg.vaegan_pixel:
     llike += tf.reduce_mean(draw.gen_loss_per_image) / cfg.pixel_sigma**2
   # L_GAN and L_GAN_dec from the logits, stably: softplus(-l) = -log D, softplus(l) = -log(1 - D).
-  discriminator_loss = (tf.reduce_mean(tf.nn.softplus(-l_real))
-                        + tf.reduce_mean(tf.nn.softplus(l_recon))
-                        + tf.reduce_mean(tf.nn.softplus(l_prior)))
-  gan_loss = tf.reduce_mean(tf.nn.softplus(-l_recon)) + tf.reduce_mean(tf.nn.softplus(-l_prior))
+  discriminator_loss = tf.reduce_mean(tf.nn.softplus(-l_real)) + tf.add_n(
+      [tf.reduce_mean(tf.nn.softplus(l)) for l in fake_logits])
+  gan_loss = tf.add_n([tf.reduce_mean(tf.nn.softplus(-l)) for l in fake_logits])
   gradient_penalty = tf.constant(0.0)
   if cfg.vaegan_r1:
     # The faces' rows of d(sum of their logits)/d(what Dis saw): each logit's gradient for its
     # own face, plus its share in the other faces' logits through batch norm's statistics.
     grad = tf1.gradients(tf.reduce_sum(l_real), seen)[0][:tf.shape(images)[0]]  # [B, A, A, C]
     gradient_penalty = tf.reduce_mean(tf.reduce_sum(tf.square(grad), [1, 2, 3]))
-  fake = tf.concat([l_recon, l_prior], 0)  # [2B]
+  fake = tf.concat(fake_logits, 0)  # [(S - 1) B]
   return VaeGan(
       features=chosen,
       logits=logits,

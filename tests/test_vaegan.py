@@ -280,19 +280,32 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
   for bad in (("--loss=vaegan", "--vaegan_augment=color,blur"),
               ("--loss=vaegan", "--vaegan_augment=color,color"),
               ("--loss=gaussian", "--vaegan_augment=color"),
-              ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1")):
+              ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1"),
+              ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples")):
     refused = run_main(*bad)
     flag = bad[1].split("=")[0]
     assert refused.returncode != 0 and flag in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
 
 
-def test_cli_augments_in_diffaugments_order_and_records_r1(data_dir, tmp_path):
+def test_cli_augments_in_diffaugments_order_and_records_r1_samples_and_spread(data_dir,
+                                                                              tmp_path):
   result = run_tiny_cli(data_dir, tmp_path, "--max_steps=1", "--vaegan_augment=cutout,color",
-                        "--vaegan_r1=0.5")
+                        "--vaegan_r1=0.5", "--novaegan_samples", "--vaegan_mbstd")
   assert result.returncode == 0, result.stderr
   saved = runs.read_hparams(str(tmp_path))[1]
   assert saved.vaegan_augment == "color,cutout" and saved.vaegan_r1 == 0.5
+  assert not saved.vaegan_samples and saved.vaegan_mbstd
+  # The spread is one more input to Dis's dense layer: a resume without it cannot load it.
+  refused = run_tiny_cli(data_dir, tmp_path, "--max_steps=2", "--vaegan_augment=cutout,color",
+                         "--vaegan_r1=0.5", "--novaegan_samples")
+  assert refused.returncode != 0 and "--vaegan_mbstd=False" in refused.stderr, refused.stderr
+  assert "Traceback" not in refused.stderr
+  # Samples may come back into training on resume: the variables are the same.
+  resumed = run_tiny_cli(data_dir, tmp_path, "--max_steps=2", "--vaegan_augment=cutout,color",
+                         "--vaegan_r1=0.5", "--vaegan_mbstd")
+  assert resumed.returncode == 0, resumed.stderr
+  assert runs.read_hparams(str(tmp_path))[1].vaegan_samples
 
 
 def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradients_back():

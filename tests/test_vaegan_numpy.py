@@ -38,8 +38,10 @@ def batch_norm(x, weights, scope):
   return normal * weights[scope + "/scale"] + weights[scope + "/offset"]
 
 
-def numpy_dis(weights, images):
-  """The paper's Dis for 64x64 faces scaled by W: -> (the 4 convolutions' outputs, logits)."""
+def numpy_dis(weights, images, sources=None):
+  """The paper's Dis for 64x64 faces scaled by W: -> (the 4 convolutions' outputs, logits).
+  With `sources` (vaegan_mbstd), the last convolution's output gets ProGAN's minibatch
+  standard deviation of each of that many equal parts of the batch as one more channel."""
   w = {k[len("discriminator/"):]: np.asarray(v, np.float64) for k, v in weights.items()}
   h = 2 * np.asarray(images, np.float64) - 1
   features = []
@@ -50,6 +52,11 @@ def numpy_dis(weights, images):
       conv = conv + w[name + "/b"]
     features.append(conv)
     h = np.maximum(conv if i == 0 else batch_norm(conv, w, name + "/bn"), 0)
+  if sources:
+    spread = np.zeros(h.shape[:3] + (1,))
+    for part, rows in enumerate(np.split(np.arange(len(h)), sources)):
+      spread[rows] = np.mean([np.std(h[rows][:, i, j, f]) for i, j, f in np.ndindex(h.shape[1:])])
+    h = np.concatenate([h, spread], axis=3)
   h = np.maximum(batch_norm(h.reshape(len(h), -1) @ w["dense/w"], w, "dense/bn"), 0)
   return features, (h @ w["logit/w"] + w["logit/b"])[:, 0]
 
@@ -112,6 +119,27 @@ def test_discriminator_matches_numpy():
   np.testing.assert_allclose(got_logits, want_logits, rtol=1e-4, atol=1e-4)
 
 
+def test_minibatch_spread_gives_each_source_the_standard_deviation_of_its_batch():
+  """--vaegan_mbstd: Dis against numpy with the extra channel, 3 sources of 3 pictures, the
+  last three all the same picture (a collapsed decoder, whose spread is 0); the spread of the
+  whole batch, or none, gives other logits."""
+  rng = np.random.default_rng(7)
+  images = rng.random((9, 16, 16, 3)).astype(np.float32)
+  images[6:] = images[6]
+  with tf.Graph().as_default():
+    _, logits = vaegan.discriminator(tf.constant(images), TINY._replace(vaegan_mbstd=True),
+                                     sources=3)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      weights = randomise(sess, "discriminator", 8)
+      got = sess.run(logits)
+  # 2 x 2 x (8W + 1) = 68 inputs to the dense layer of 16W = 32 units.
+  assert weights["discriminator/dense/w"].shape == (68, 32)
+  np.testing.assert_allclose(got, numpy_dis(weights, images, sources=3)[1], rtol=1e-4, atol=1e-4)
+  for other in (1, 9):  # the whole batch's spread; each picture alone (spread 0)
+    assert np.abs(got - numpy_dis(weights, images, sources=other)[1]).max() > 1e-2
+
+
 @pytest.mark.parametrize("layer", [1, 2, 4])
 def test_feature_loss_compares_the_chosen_layer(layer):
   config = TINY._replace(vaegan_layer=layer)
@@ -164,18 +192,21 @@ def test_balancing_waits_only_beyond_its_thresholds():
       assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
 
 
-@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+@pytest.mark.parametrize("augment,samples,mbstd", [
+    ("", True, False), ("color,translation,cutout", True, False), ("", True, True),
+    ("color,translation,cutout", False, True)])
 def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_and_samples(
-    augment):
+    augment, samples, mbstd):
   """vaegan.build against numpy: DRAW (numpy_draw) on the faces with eps, the sampler on the
   prior noise, Dis of [x, x~ = sigma(c_T), x_p = sigma(c_T) of the samples] together, and the
-  feature and pixel terms of L_llike. T = 3 and 24 x 24 pictures, so that no earlier canvas
-  and no other size of Dis's last convolution could pass for the right one. With
-  augmentation, each face and its reconstruction transformed by the same draws, the samples
-  by their own."""
+  feature and pixel terms of L_llike, and both GAN losses. T = 3 and 24 x 24 pictures, so that
+  no earlier canvas and no other size of Dis's last convolution could pass for the right one.
+  With augmentation, each face and its reconstruction transformed by the same draws, the
+  samples by their own. Without samples (--novaegan_samples), Dis of [x, x~] alone; with
+  --vaegan_mbstd, each of those two or three parts' spread apart."""
   # sigma 0.3: at 0.5, dividing by sigma^2 equals multiplying by 2 / sigma.
   config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.3,
-                         vaegan_augment=augment)
+                         vaegan_augment=augment, vaegan_samples=samples, vaegan_mbstd=mbstd)
   rng = np.random.default_rng(3)
   images = rng.random((4, 24, 24, 3)).astype(np.float32)
   eps = rng.standard_normal(model.noise_shape(config, 4)).astype(np.float32)
@@ -193,19 +224,33 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
       bias = [x for x in tf1.trainable_variables() if x.op.name == "discriminator/logit/b"][0]
       weights[bias.op.name] = weights[bias.op.name] + np.float32(1.75)
       bias.load(weights[bias.op.name], sess)
-      got = sess.run({"samples": v.samples, "logits": v.logits, "features": v.features,
+      got = sess.run({"logits": v.logits, "features": v.features,
                       "feature_loss": v.feature_loss, "llike": v.llike,
-                      "real_accuracy": v.real_accuracy, "fake_accuracy": v.fake_accuracy})
+                      "real_accuracy": v.real_accuracy, "fake_accuracy": v.fake_accuracy,
+                      "discriminator_loss": v.discriminator_loss, "gan_loss": v.gan_loss,
+                      **({"samples": v.samples} if samples else {})})
   recon = numpy_draw.draw(weights, config, images, eps)
-  samples = numpy_draw.sample(weights, config, prior)[-1]
-  np.testing.assert_allclose(got["samples"], samples, rtol=1e-4, atol=1e-5)
-  seen = np.concatenate([images, recon["canvases"][-1], samples])
+  seen = [images, recon["canvases"][-1]]
+  if samples:
+    seen.append(numpy_draw.sample(weights, config, prior)[-1])
+    np.testing.assert_allclose(got["samples"], seen[-1], rtol=1e-4, atol=1e-5)
+  else:
+    assert v.samples is None
+  seen = np.concatenate(seen)
   if augment:
-    seen = numpy_augment(seen, augment.split(","), np.concatenate([draws[:4], draws]))
+    seen = numpy_augment(seen, augment.split(","), np.concatenate([draws[:4], draws])[:len(seen)])
   features, logits = numpy_dis({k: w for k, w in weights.items()
-                                if k.startswith("discriminator/")}, seen)
+                                if k.startswith("discriminator/")}, seen,
+                               sources=len(seen) // 4 if mbstd else None)
+  assert len(got["logits"]) == len(seen)
   np.testing.assert_allclose(got["logits"], logits, rtol=1e-3, atol=1e-3)
-  if not augment:
+  # -log D(x) and -log(1 - D) of each generated picture; the decoder's -log D of them: the
+  # means of each source's four, summed.
+  assert got["discriminator_loss"] == pytest.approx(
+      np.logaddexp(0, -logits[:4]).mean() + np.logaddexp(0, logits[4:]).mean() * (len(seen) // 4 - 1), rel=1e-3)
+  assert got["gan_loss"] == pytest.approx(np.logaddexp(0, -logits[4:]).mean() * (len(seen) // 4 - 1),
+                                          rel=1e-3)
+  if not augment and not mbstd:
     assert np.mean(logits[:4] > 0) == 0.25 and ((logits[4:] > 0) & (logits[4:] < 1)).all()
     assert got["real_accuracy"] == 0.25 and got["fake_accuracy"] == 0
   assert got["real_accuracy"] == np.mean(logits[:4] > 0)
