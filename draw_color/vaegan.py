@@ -239,7 +239,7 @@ def build(images, draw, config, prior_noise, augment_noise=None):
 
   images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p;
   augment_noise [2B, AUGMENT_DRAWS] uniforms in [0, 1), needed with config.vaegan_augment:
-  the first B for each face and its reconstruction, the rest for the samples.
+  the first B for each face and its reconstruction, the rest for the samples (if any).
   """
   cfg = config
   if not 1 <= cfg.vaegan_layer <= LAYERS:
