@@ -54,7 +54,7 @@ def numpy_dis(weights, images, sources=None):
     h = np.maximum(conv if i == 0 else batch_norm(conv, w, name + "/bn"), 0)
   if sources:
     spread = np.zeros(h.shape[:3] + (1,))
-    for part, rows in enumerate(np.split(np.arange(len(h)), sources)):
+    for rows in np.split(np.arange(len(h)), sources):
       spread[rows] = np.mean([np.std(h[rows][:, i, j, f]) for i, j, f in np.ndindex(h.shape[1:])])
     h = np.concatenate([h, spread], axis=3)
   h = np.maximum(batch_norm(h.reshape(len(h), -1) @ w["dense/w"], w, "dense/bn"), 0)
