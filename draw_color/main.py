@@ -60,6 +60,9 @@ flags.DEFINE_boolean("write_attn", True, "Write with attention (else a dense can
 flags.DEFINE_float("read_sigma_init", 1.0, "Sigma, in pixels, of the read filters before "
                    "training; 1 is the paper's (a departure otherwise: larger reads more of the "
                    "image at first).", lower_bound=0.01)
+flags.DEFINE_float("write_sigma_floor", 0.0, "Keep the write filters' sigma at least this "
+                   "fraction of their spacing (0: none, the paper's; a departure otherwise: 0.5 "
+                   "makes every write a smooth stroke).", lower_bound=0.0)
 flags.DEFINE_enum("compat", "paper", list(model.COMPATS),
                   "paper: the DRAW paper's maths; original: the original code's, bug for bug.")
 flags.DEFINE_enum("loss", "l2", list(model.LOSSES),
@@ -246,6 +249,9 @@ flags.register_multi_flags_validator(
     message="--novaegan_samples and --vaegan_mbstd change the discriminator: they need "
             "--loss=vaegan")
 flags.register_multi_flags_validator(
+    ["write_sigma_floor", "write_attn"], lambda f: not f["write_sigma_floor"] or f["write_attn"],
+    message="--write_sigma_floor bounds the write filters: it needs --write_attn")
+flags.register_multi_flags_validator(
     ["mode", "export_dir"], lambda f: f["mode"] != "export" or f["export_dir"],
     message="--mode=export needs --export_dir, the folder the weights go to")
 flags.register_multi_flags_validator(
@@ -337,7 +343,7 @@ def model_config_from_flags():
       read_sigma_init=FLAGS.read_sigma_init,
       vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment),
       vaegan_r1=FLAGS.vaegan_r1, vaegan_samples=FLAGS.vaegan_samples,
-      vaegan_mbstd=FLAGS.vaegan_mbstd)
+      vaegan_mbstd=FLAGS.vaegan_mbstd, write_sigma_floor=FLAGS.write_sigma_floor)
 
 
 def bench_config_from_flags():

@@ -21,10 +21,11 @@ def lstm(weights, scope, x, c, h):
   return c, sigmoid(o) * np.tanh(c)
 
 
-def filterbanks(raw, a, n, compat):
-  """raw [B, 5] of eq. 21 -> Fx, Fy [B, N, A] and gamma [B] (eq. 19-26; B1, B2, B6-B8)."""
+def filterbanks(raw, a, n, compat, sigma_floor=0.0):
+  """raw [B, 5] of eq. 21 -> Fx, Fy [B, N, A] and gamma [B] (eq. 19-26; B1, B2, B6-B8).
+
+  sigma_floor (--write_sigma_floor): sigma is raised to sigma_floor * delta where below it."""
   gx_, gy_, log_sigma2, log_delta, log_gamma = raw.T
-  sigma2 = np.exp(log_sigma2)
   if compat == "original":
     centre = (a + 1) // 2  # B8
     delta = (a - 1) / ((n - 1) * np.exp(log_delta))  # B7
@@ -34,6 +35,7 @@ def filterbanks(raw, a, n, compat):
     centre = (a + 1) / 2
     delta = (a - 1) / (n - 1) * np.exp(log_delta)
     offsets = np.array([i - n / 2 - 0.5 for i in range(1, n + 1)])
+  sigma2 = np.maximum(np.exp(log_sigma2), (sigma_floor * delta)**2)
   banks = []
   for g_ in (gx_, gy_):
     mu = centre * (g_ + 1)[:, None] + offsets[None, :] * delta[:, None]  # [B, N]
@@ -66,7 +68,8 @@ def _write(weights, config, h_dec):
   if not config.write_attn:
     return linear(weights, "write/patch", h_dec).reshape(b, c, a, a)
   w = linear(weights, "write/patch", h_dec).reshape(b, n, n, c)
-  fx, fy, gamma = filterbanks(linear(weights, "write/window", h_dec), a, n, config.compat)
+  fx, fy, gamma = filterbanks(linear(weights, "write/window", h_dec), a, n, config.compat,
+                              config.write_sigma_floor)
   return np.einsum("bna,bnmc,bmk->bcak", fy, w, fx) / gamma[:, None, None, None]
 
 

@@ -1,5 +1,6 @@
 """`python -m draw_color.main` end to end on tiny sizes, as a user runs it."""
 
+import json
 import logging as std_logging
 import os
 
@@ -35,8 +36,11 @@ def test_train_resume_and_refuse_mismatched_flags(data_dir, tmp_path):
   assert "step 3/3" in first.stderr and "img/s" in first.stderr and "ETA" in first.stderr
   assert os.path.exists(tmp_path / "model.ckpt-3.index")
 
-  second = run_main(*common, "--max_steps=5")
+  # --write_sigma_floor adds no variable: a run may take it up when resumed.
+  second = run_main(*common, "--max_steps=5", "--write_sigma_floor=0.5")
   assert second.returncode == 0, second.stderr
+  with open(tmp_path / "hparams.json") as f:
+    assert json.load(f)["model"]["write_sigma_floor"] == 0.5
   assert "resumed from" in second.stderr and "model.ckpt-3" in second.stderr
   # Once, in absl's format; no deprecation notice about TensorFlow's own calls.
   assert second.stderr.count("Restoring parameters from") == 1, second.stderr
@@ -67,6 +71,8 @@ def test_bad_flag_values_are_refused_at_parse_time():
                         "--cluster_timeout must be a positive number of seconds")
   assert_one_line_error(run_main("--patience=3"),
                         "--patience counts evaluations: it needs --eval_every")
+  assert_one_line_error(run_main("--write_sigma_floor=0.5", "--nowrite_attn"),
+                        "--write_sigma_floor bounds the write filters: it needs --write_attn")
 
 
 def test_missing_data_is_one_line_naming_the_path(tmp_path):

@@ -448,3 +448,28 @@ def test_read_sigma_init_sets_the_first_read_windows_sigma_and_nothing_else(sigm
   np.testing.assert_allclose(read.gamma[0], [1, 1], rtol=1e-6)
   np.testing.assert_allclose(read_bias, [0, 0, np.log(sigma**2), 0, 0], atol=1e-7)
   np.testing.assert_array_equal(write_bias, np.zeros(5))
+
+
+def test_write_sigma_floor_raises_only_the_write_filters_narrower_than_it():
+  """--write_sigma_floor=f: a write window's sigma is max(sigma, f * delta), with sigma and
+  delta from eq. 21-24 of the window's own linear outputs; read windows keep theirs."""
+  floor, n, a = 0.29, 3, 8
+  h = np.random.default_rng(5).normal(0, 2, (6, 16)).astype(np.float32)
+
+  def build():
+    draw = model._Draw(TINY._replace(write_n=n, write_sigma_floor=floor))
+    _, write = draw.write(tf.constant(h))
+    read, _ = draw.window(tf.constant(h), "read", n)
+    found = {v.op.name: v for v in tf1.global_variables()}
+    return write, read, found["write/window/w"], found["write/window/b"], found["read/window/w"]
+
+  write, read, w, b, read_w = run(build)
+  raw = h.astype(np.float64) @ w + b  # [B, 5], eq. 21
+  delta = (a - 1) / (n - 1) * np.exp(raw[:, 3])  # eq. 24
+  sigma2 = np.exp(raw[:, 2])
+  below = sigma2 < (floor * delta)**2
+  assert 0 < below.sum() < len(h), below  # both cases are exercised
+  np.testing.assert_allclose(write.sigma2, np.where(below, (floor * delta)**2, sigma2), rtol=1e-5)
+  np.testing.assert_allclose(write.delta, delta, rtol=1e-5)
+  raw_read = h.astype(np.float64) @ read_w  # zero biases
+  np.testing.assert_allclose(read.sigma2, np.exp(raw_read[:, 2]), rtol=1e-5)

@@ -36,7 +36,10 @@ FIELDS = ("canvases", "mus", "log_sigmas", "prior_mus", "prior_log_sigmas", "kl_
     {"read_attn": True, "write_attn": False, "prior": "learned", "loss": "gaussian",
      "pixel_sigma": 0.3},
     {"channels": 1, "read_n": 2, "write_n": 4, "loss": "vaegan", "prior": "learned"},
-], ids=["paper", "original", "no_attention_bernoulli", "learned_prior_gaussian", "grey"])
+    {"write_sigma_floor": 0.145},
+    {"write_sigma_floor": 0.145, "compat": "original"},
+], ids=["paper", "original", "no_attention_bernoulli", "learned_prior_gaussian", "grey",
+        "write_sigma_floor", "write_sigma_floor_original"])
 def test_draw_matches_numpy(changes):
   config = TINY._replace(**changes)
   rng = np.random.default_rng(1)
@@ -54,9 +57,10 @@ def test_draw_matches_numpy(changes):
   assert np.ptp(want["canvases"][-1]) > 0.1  # the pictures are not flat
 
 
-@pytest.mark.parametrize("prior", model.PRIORS)
-def test_sampler_matches_numpy(prior):
-  config = TINY._replace(prior=prior)
+@pytest.mark.parametrize("changes", [{"prior": "standard"}, {"prior": "learned"},
+                                     {"write_sigma_floor": 0.22}])
+def test_sampler_matches_numpy(changes):
+  config = TINY._replace(**changes)
   noise = np.random.default_rng(3).standard_normal((3, 5, 4)).astype(np.float32)
   with tf.Graph().as_default():
     model.build_draw(tf1.placeholder(tf.float32, [None, 6, 6, 3]), config)
