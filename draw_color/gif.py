@@ -220,7 +220,7 @@ def make_gifs(config):
     path = os.path.join(folder, "attention.npz")
     _save_windows(path, mcfg, out)
     paths.append(path)
-  logging.info("drew %d faces of %s and %d samples at step %d into %s", len(batch), data_dir,
+  logging.info("drew %d images of %s and %d samples at step %d into %s", len(batch), data_dir,
                config.num_samples, out["step"], folder)
   return paths
 

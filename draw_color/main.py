@@ -8,6 +8,7 @@ library, which never reads FLAGS. So is $TF_CONFIG, which cluster tools set for 
 """
 
 import logging as std_logging
+import math
 import os
 import sys
 
@@ -257,9 +258,18 @@ flags.register_multi_flags_validator(
 flags.register_multi_flags_validator(
     ["patience", "eval_every"], lambda f: not f["patience"] or f["eval_every"],
     message="--patience counts evaluations: it needs --eval_every")
+
+
+def _finite_numbers(values):
+  """Whether each string is a finite number as float() reads it (80.97, 1e2, -3)."""
+  try:
+    return all(math.isfinite(float(v)) for v in values)
+  except ValueError:
+    return False
+
+
 flags.register_validator(
-    "plot_references",
-    lambda v: all(x.replace(".", "", 1).lstrip("-").isdigit() for x in v),
+    "plot_references", _finite_numbers,
     message="--plot_references takes numbers, e.g. 80.97,87.40")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from draw_color import images
+from draw_color import main
 from draw_color import plot
 from draw_color.fileio import UserError
 from fakes import run_main
@@ -137,6 +138,12 @@ def test_cli_refuses_references_that_are_not_numbers():
   refused = run_main("--mode=plot", "--plot_references=80.97,eighty")
   assert refused.returncode != 0 and "Traceback" not in refused.stderr
   assert "--plot_references takes numbers" in refused.stderr
+
+
+def test_references_are_any_finite_number_float_reads():
+  assert main._finite_numbers(["80.97", "1e2", "-3", "87"])
+  for bad in (["80.97", "eighty"], ["nan"], ["inf"], ["1,5"]):
+    assert not main._finite_numbers(bad), bad
 
 
 def test_a_bernoulli_run_without_its_total_still_plots(tmp_path):
