@@ -34,10 +34,10 @@ PlotConfig = collections.namedtuple(
 PANELS = (("generation loss per image", "loss/generation_per_image", "valid/generation"),
           ("KL per image (nats)", "loss/latent", "valid/kl"),
           ("PSNR of the reconstructions (dB)", None, "valid/psnr"),
-          ("sharpness (reconstructions / faces)", None, "valid/sharpness"),
+          ("sharpness (reconstructions / real)", None, "valid/sharpness"),
           ("blank samples (fraction)", None, "valid/blank_fraction"),
-          ("sample diversity (samples / faces)", None, "valid/diversity"),
-          ("sample distinctness (samples / faces)", None, "valid/distinctness"))
+          ("sample diversity (samples / real)", None, "valid/diversity"),
+          ("sample distinctness (samples / real)", None, "valid/distinctness"))
 # First of all, for the runs whose loss is the paper's Bernoulli likelihood, where the total
 # loss is the negative log-likelihood bound in nats that the DRAW paper reports.
 BOUND_PANEL = ("negative log-likelihood bound per image (nats)", "loss/total", "valid/bound")
@@ -77,6 +77,8 @@ def _settings(logdir):
 
 
 MAX_SETTINGS = 3  # runs that differ in more settings are told apart by their folders alone
+# Where a run's data and first weights came from: they differ between runs of one model.
+NOT_SETTINGS = ("data_dir", "init_from")
 
 
 def labels(logdirs):
@@ -85,7 +87,7 @@ def labels(logdirs):
   settings = [_settings(d) for d in logdirs]
   keys = sorted(set().union(*settings))
   differing = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1
-               and k != "data_dir"]
+               and k not in NOT_SETTINGS]
   if len(differing) > MAX_SETTINGS:
     differing = []
   found = []

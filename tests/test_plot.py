@@ -31,7 +31,8 @@ def make_run(logdir, compat, offset):
   os.makedirs(logdir)
   with open(os.path.join(logdir, "hparams.json"), "w") as f:
     json.dump({"model": {"compat": compat, "hidden_size": 8},
-               "data": {"data_dir": str(logdir)}}, f)
+               "data": {"data_dir": str(logdir)},
+               "training": {"init_from": str(logdir / "export")}}, f)
   write_events(logdir / "events.out.tfevents.1000000000.host",
                {s: {"loss/generation_per_image": offset + s, "loss/latent": 1.0}
                 for s in range(1, 6)})
@@ -52,6 +53,7 @@ def test_read_scalars_takes_the_resumed_values_and_survives_a_cut_file(tmp_path)
 
 
 def test_labels_name_each_run_by_the_settings_that_differ(tmp_path):
+  # Where the data and the first weights came from differ too, but do not tell models apart.
   make_run(tmp_path / "paper_run", "paper", 0.0)
   make_run(tmp_path / "original_run", "original", 1.0)
   assert plot.labels([str(tmp_path / "paper_run"), str(tmp_path / "original_run")]) == [
