@@ -72,9 +72,12 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
     else:
       draw = model.build_draw(images, config, noise)
       if training and config.loss == "vaegan":
-        # A key of its own, so the samples' z_t are not the reconstructions' eps.
-        prior = tf.random.stateless_normal([config.timesteps, batch, config.latent_size],
-                                           seed=tf.random.experimental.stateless_fold_in(key, 1))
+        prior = None  # the samples' z_t, only where Dis sees samples
+        if config.vaegan_samples:
+          # A key of its own, so the samples' z_t are not the reconstructions' eps.
+          prior = tf.random.stateless_normal(
+              [config.timesteps, batch, config.latent_size],
+              seed=tf.random.experimental.stateless_fold_in(key, 1))
         augment = None  # DiffAugment's draws, only where it is used
         if config.vaegan_augment:
           augment = tf.random.stateless_uniform(

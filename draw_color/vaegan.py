@@ -237,7 +237,8 @@ def build(images, draw, config, prior_noise, augment_noise=None):
   """Dis and the VAE/GAN losses for `draw`, the model.DrawGraph of `images`; a VaeGan whose
   training fields are None (objectives.minimize_vaegan fills them).
 
-  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p;
+  images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p (None
+  without config.vaegan_samples);
   augment_noise [2B, AUGMENT_DRAWS] uniforms in [0, 1), needed with config.vaegan_augment:
   the first B for each face and its reconstruction, the rest for the samples (if any).
   """
