@@ -2,7 +2,8 @@
 --mode=eval, gif and sample read as they read a run (pretrained/ holds such folders).
 
 The folder gets the model's variables and the global step (what the evaluation graph
-has), and the run's hparams.json unchanged. Adam's two slots per variable (two thirds of a
+has), the run's hparams.json unchanged and, from a run's best/ folder, its valid.json (the
+valid bound of those weights), which a run from the export starts its own best/ with. Adam's two slots per variable (two thirds of a
 training checkpoint) and the VAE/GAN discriminator are left behind: nothing but training
 needs them: a folder exported this way does not resume its run, though a new run can start
 from it (--init_from).
@@ -49,6 +50,11 @@ def export(logdir, export_dir, shard_bytes=SHARD_BYTES):
     step = int(values[tf1.train.get_global_step().op.name])  # one of model_variables()
   # hparams.json first: a folder whose `checkpoint` file lists a checkpoint is complete.
   fileio.write_json(os.path.join(export_dir, runs.HPARAMS), hparams)
+  # A best checkpoint's valid bound goes with it: a run from the export (--init_from) counts
+  # its --patience from that evaluation.
+  best = runs.read_best(logdir)
+  if best and best["step"] == step:
+    fileio.write_json(os.path.join(export_dir, runs.BEST_JSON), best)
   path = os.path.join(export_dir, "model.ckpt-%d" % step)
   try:
     _save_in_shards(values, path, shard_bytes)

@@ -17,6 +17,9 @@ from draw_color import vaegan
 tf1 = tf.compat.v1
 
 HPARAMS = "hparams.json"
+# Beside a best checkpoint (a run's best/ folder, or an export of it): {"bound": its valid
+# bound, "step": its step}.
+BEST_JSON = "valid.json"
 
 
 Graph = collections.namedtuple(
@@ -152,6 +155,22 @@ def read_hparams(logdir):
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise fileio.UserError("cannot read the run's settings from %s (%s: %s); training writes "
                            "it, so train into a fresh --logdir" % (path, type(e).__name__, e))
+
+
+def read_best(folder):
+  """BEST_JSON of `folder` as {"bound", "step"}; None where there is none, UserError where it
+  does not read."""
+  path = os.path.join(folder, BEST_JSON)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      best = json.load(f)
+    return {"bound": float(best["bound"]), "step": int(best["step"])}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise fileio.UserError("cannot read %s (%s: %s); training writes it with the best "
+                           "checkpoint beside it: remove the folder %s to start the best anew"
+                           % (path, type(e).__name__, e, folder))
 
 
 def latest_run(logdir):

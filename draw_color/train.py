@@ -2,7 +2,6 @@
 
 import collections
 import contextlib
-import json
 import os
 import signal
 
@@ -53,7 +52,6 @@ RunConfig = collections.namedtuple(
     defaults=(False, (), None, 0, None))
 
 BEST = "best"  # With --patience: the checkpoint of the best valid bound, as a run of its own.
-BEST_JSON = "valid.json"  # In BEST: {"bound": its valid bound, "step": its step}.
 
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
@@ -311,6 +309,8 @@ def _train(cfg, part, chief):
         # Its older files too, so that it keeps one across sessions.
         best_saver.recover_last_checkpoints(runs.checkpoints(os.path.join(cfg.logdir,
                                                                            BEST))[::-1])
+        if warm:
+          _carry_best(sess, graph, best_saver, step, cfg)
       try:
         step = _loop(sess, graph, gen_per_image, data, step, cfg, outputs, interrupt)
       except KeyboardInterrupt:
@@ -520,7 +520,7 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
 
 def _keep_best(sess, graph, best_saver, bound, step, cfg):
   """With --patience: a valid `bound` better than BEST's replaces it (checkpoint, hparams.json,
-  then BEST_JSON), so --mode=eval, gif and export read BEST as a run. Returns whether the
+  then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run. Returns whether the
   patience is spent."""
   folder = os.path.join(cfg.logdir, BEST)
   best = _best(cfg)
@@ -528,23 +528,24 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
     write_hparams(cfg._replace(logdir=folder))
     best = {"bound": float(bound), "step": step}
-    fileio.write_json(os.path.join(folder, BEST_JSON), best)
+    fileio.write_json(os.path.join(folder, runs.BEST_JSON), best)
   return _patience_spent(cfg, step, best)
 
 
+def _carry_best(sess, graph, best_saver, step, cfg):
+  """A new run from a best checkpoint (--init_from with its runs.BEST_JSON at `step`, the warm
+  step: a run's BEST, or its export) starts its own BEST there, so that --patience counts from
+  that evaluation: a run that goes on from an export session after session still stops."""
+  best = runs.read_best(cfg.init_from)
+  if best and best["step"] == step:
+    _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
+    logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
+                 best["bound"], step)
+
+
 def _best(cfg):
-  """BEST_JSON's {"bound", "step"}, or None before the first evaluation."""
-  path = os.path.join(cfg.logdir, BEST, BEST_JSON)
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      best = json.load(f)
-    return {"bound": float(best["bound"]), "step": int(best["step"])}
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise fileio.UserError("cannot read %s (%s: %s); training writes it: remove the folder %s "
-                           "to start the best anew" % (path, type(e).__name__, e,
-                                                       os.path.dirname(path)))
+  """BEST's {"bound", "step"} (runs.BEST_JSON), or None before the first evaluation."""
+  return runs.read_best(os.path.join(cfg.logdir, BEST))
 
 
 def _patience_spent(cfg, step, best):

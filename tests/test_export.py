@@ -11,6 +11,7 @@ from draw_color import evaluate
 from draw_color import export
 from draw_color import fileio
 from draw_color import model
+from draw_color import runs
 from draw_color import train
 from fakes import checkpoint_weights
 from fakes import make_mnist
@@ -171,3 +172,33 @@ def test_init_from_names_a_missing_folder_and_another_architecture(run, tmp_path
     _continue(str(tmp_path / "nothing"), tmp_path / "a", max_steps=4)
   with pytest.raises(fileio.UserError, match=r"--hidden_size=16 \(the checkpoint has 8\)"):
     _continue(exported, tmp_path / "b", max_steps=4, model=MNIST._replace(hidden_size=16))
+
+
+def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tmp_path,
+                                                                             monkeypatch):
+  """Scripted valid bounds: a first run's best is 4.0 at step 2; its export carries that, so a
+  run from it with --patience=2 beats neither 4.5 nor 4.2 and stops at step 4 (from scratch
+  it would take 4.5 at 3 and 4.2 at 4 as its bests and train on to 6)."""
+  bounds = iter([5.0, 4.0, 4.5, 4.2, 4.6, 4.7])
+  real = train.evaluate.evaluate
+  monkeypatch.setattr(train.evaluate, "evaluate",
+                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+  data_dir = make_mnist(tmp_path / "mnist")
+  first = tmp_path / "first"
+  train.train(train.RunConfig(
+      model=MNIST, dataset="mnist", data_dir=data_dir, split="train", crop_size=None,
+      cache_dir=None, epochs=1, batch_size=4, max_steps=2, seed=0, logdir=str(first),
+      checkpoint_every=100, keep_checkpoints=1, image_every=100, eval_every=1,
+      progress_secs=0.0, device="cpu", patience=5))
+  exported = str(tmp_path / "pretrained" / "best")
+  assert export.export(str(first / train.BEST), exported)[1] == 2
+  with open(os.path.join(exported, runs.BEST_JSON)) as f:
+    assert json.load(f) == {"bound": 4.0, "step": 2}
+
+  on = tmp_path / "on"
+  assert _continue(exported, on, max_steps=6, eval_every=1, patience=2) == 4
+  with open(on / train.BEST / runs.BEST_JSON) as f:
+    assert json.load(f) == {"bound": 4.0, "step": 2}
+  kept, shipped = checkpoint_weights(on / train.BEST), checkpoint_weights(exported)
+  for name, value in shipped.items():
+    np.testing.assert_array_equal(kept[name], value, err_msg=name)

@@ -116,7 +116,7 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
 
   assert train.train(config(data_dir, tmp_path, max_steps=3, eval_every=1, patience=2)) == 3
   assert best_files() == ["model.ckpt-2.index"]
-  with open(best / train.BEST_JSON) as f:
+  with open(best / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 4.0, "step": 2}
 
   assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 6
@@ -129,5 +129,5 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
                                 .get_tensor("decoder/kernel"))
 
   assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 6
-  with open(best / train.BEST_JSON) as f:
+  with open(best / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 3.0, "step": 4}
