@@ -45,10 +45,10 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests: 255 tests. On a clean clone on the 2-core AMD EPYC, 249 of them
-# took 16 min beside two training jobs at the lowest priority (36 min beside two at normal
-# priority), and the 255 took 49 min at nice 5 beside two at normal priority; plus ~1 min for
-# the first install.
+# The unit and end-to-end tests: 269 tests. On a clean clone on the 2-core AMD EPYC, 268 of
+# them took 16 min beside two training jobs at the lowest priority on 2026-12-02 (49 min on
+# 2026-12-01, beside the same two jobs on another machine of that kind); plus ~1 min for the
+# first install.
 # (pytest-xdist's -n 2 halves that, but the tests bounded by wall time,
 # cluster timeouts and signals at random moments, then share a core: one flaked once in six.)
 test: install
