@@ -3,10 +3,10 @@
 
 The folder gets the model's variables and the global step (what the evaluation graph
 has), the run's hparams.json unchanged and, from a run's best/ folder, its valid.json (the
-valid bound of those weights), which a run from the export starts its own best/ with. Adam's two slots per variable (two thirds of a
-training checkpoint) and the VAE/GAN discriminator are left behind: nothing but training
-needs them: a folder exported this way does not resume its run, though a new run can start
-from it (--init_from).
+valid bound of those weights), which a run from the export starts its own best/ with.
+Adam's two slots per variable (two thirds of a training checkpoint) and the VAE/GAN
+discriminator are left behind: nothing but training needs them: a folder exported this way
+does not resume its run, though a new run can start from it (--init_from).
 
 The weights go into data files of at most SHARD_BYTES each, so that a repository takes them:
 the MNIST model without attention has 10.5 MB of weights, 8.5 MB of them in one matrix. A

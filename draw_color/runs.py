@@ -141,36 +141,35 @@ def readable_checkpoint(logdir, log=logging.warning):
   return None
 
 
-def read_hparams(logdir):
-  """(the hparams dict, its ModelConfig) of `logdir`'s hparams.json, which training writes; a
-  model field newer than the run takes its default. None when there is no such file;
-  UserError when it does not read."""
-  path = os.path.join(logdir, HPARAMS)
+def _read_json(path, convert, what, advice):
+  """convert(the JSON in `path`, a file training writes); None where there is no such file, a
+  UserError "cannot read WHAT PATH (...); training writes it ADVICE" where it does not read."""
   if not os.path.exists(path):
     return None
   try:
     with open(path) as f:
-      hparams = json.load(f)
-    return hparams, model.ModelConfig(**hparams["model"])
+      return convert(json.load(f))
   except (OSError, ValueError, KeyError, TypeError) as e:
-    raise fileio.UserError("cannot read the run's settings from %s (%s: %s); training writes "
-                           "it, so train into a fresh --logdir" % (path, type(e).__name__, e))
+    raise fileio.UserError("cannot read %s%s (%s: %s); training writes it%s"
+                           % (what, path, type(e).__name__, e, advice))
+
+
+def read_hparams(logdir):
+  """(the hparams dict, its ModelConfig) of `logdir`'s hparams.json, which training writes; a
+  model field newer than the run takes its default. None when there is no such file;
+  UserError when it does not read."""
+  return _read_json(os.path.join(logdir, HPARAMS),
+                    lambda hparams: (hparams, model.ModelConfig(**hparams["model"])),
+                    "the run's settings from ", ", so train into a fresh --logdir")
 
 
 def read_best(folder):
   """BEST_JSON of `folder` as {"bound", "step"}; None where there is none, UserError where it
   does not read."""
-  path = os.path.join(folder, BEST_JSON)
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      best = json.load(f)
-    return {"bound": float(best["bound"]), "step": int(best["step"])}
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise fileio.UserError("cannot read %s (%s: %s); training writes it with the best "
-                           "checkpoint beside it: remove the folder %s to start the best anew"
-                           % (path, type(e).__name__, e, folder))
+  return _read_json(os.path.join(folder, BEST_JSON),
+                    lambda best: {"bound": float(best["bound"]), "step": int(best["step"])},
+                    "", " with the best checkpoint beside it: remove the folder %s to start "
+                    "the best anew" % folder)
 
 
 def latest_run(logdir):
