@@ -155,3 +155,22 @@ def test_blank_means_fewer_than_a_tenth_differing_by_more_than_the_tolerance():
   under_a_tenth[0, 0] = 0.0
   assert evaluate.blank(np.stack([at_tolerance, tenth, under_a_tenth])).tolist() == [
       True, False, True]
+
+
+def _inked(count):
+  """A 10 x 10 grey-level picture with `count` of its 100 pixels at 1 on a 0 background."""
+  picture = np.zeros((10, 10, 1))
+  picture.flat[:count] = 1.0
+  return picture
+
+
+def test_the_blank_share_is_half_the_least_inked_real_picture_and_at_most_a_tenth():
+  digits = np.stack([_inked(6), _inked(12), _inked(30)])  # the fewest inks 6%: half is 3%
+  faces = np.stack([_inked(40), _inked(45)])  # the fewest 40%: half is over a tenth
+  assert evaluate.blank_share(digits) == pytest.approx(0.03)
+  assert evaluate.blank_share(faces) == pytest.approx(0.10)
+  thin, dot = _inked(4), _inked(2)  # a thin stroke beside digits; a speck
+  samples = np.stack([thin, dot])
+  assert evaluate.sample_measures(samples, digits)["blank_fraction"] == 0.5
+  assert evaluate.sample_measures(samples, faces)["blank_fraction"] == 1.0
+  assert evaluate.blank(samples, 0.03).tolist() == [False, True]
