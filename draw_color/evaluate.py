@@ -120,12 +120,12 @@ def median_nearest_distance(images):
 
 
 def sample_measures(samples, reference):
-  """blank_fraction of `samples` (by blank_share of `reference`); their diversity: their mean pairwise distance over that of
-  `reference` (as many real pictures), 1 when they spread as the real ones do; and their
-  distinctness: median_nearest_distance over that of `reference`, 1 when each sample is as far
-  from its nearest other sample as real faces are, 0 when each has a twin. A collapse to one
-  pattern keeps a high diversity when its dots land in different places; it has next to no
-  distinctness."""
+  """blank_fraction of `samples`, under blank_share of `reference`; their diversity: their
+  mean pairwise distance over that of `reference` (as many real pictures), 1 when they spread
+  as the real ones do; and their distinctness: median_nearest_distance over that of
+  `reference`, 1 when each sample is as far from its nearest other sample as real faces are,
+  0 when each has a twin. A collapse to one pattern keeps a high diversity when its dots land
+  in different places; it has next to no distinctness."""
   return {"blank_fraction": float(blank(samples, blank_share(reference)).mean()),
           "diversity": mean_pairwise_distance(samples) /
                        max(mean_pairwise_distance(reference), 1e-12),
