@@ -26,7 +26,8 @@ initialised, drops the tokens of the steps it missed and starts at the step the 
 at. A gradient it puts in for a step whose gradients the chief has already taken is
 dropped as stale by the accumulator; one for a step its earlier self had already put in is
 averaged with that one, which is the same gradient (the same batch, weights and eps), so a
-rejoin leaves the run exact. The chief cannot rejoin: a ps that already holds initialised
+rejoin leaves the run exact. The weights are the same because the chief changes none before
+every part of every gradient is in (a worker killed mid-push left some of them). The chief cannot rejoin: a ps that already holds initialised
 variables stops it (see connect). Every wait is bounded by Cluster.timeout.
 """
 
@@ -229,11 +230,18 @@ def _synchronous_step(draw, config, weight, index, count, whole):
                             name="sync_token%d" % k) for k in range(1, count)]
   ready = tf1.report_uninitialized_variables()
   if index == 0:
-    sums = []
+    sums, takes = [], []
     for (grad, variable), parts in zip(pairs, accumulators):
       with tf.device(variable.device):
         taken = [accumulator.take_grad(1) for accumulator in parts]
       sums.append((tf.add_n([grad] + taken), variable))
+      takes += taken
+    # No variable changes before every part of every gradient is in. Adam updates each
+    # variable once its own sum is ready; a worker that rejoins mid-step (its earlier self
+    # put in some parts) recomputes the rest from the weights it reads, which must still be
+    # the step's: else its parts come from half-updated weights and the run drifts.
+    with tf.control_dependencies(takes):
+      sums = [(tf.identity(total), variable) for total, variable in sums]
     update = objectives.adam_step(sums, config, learning_rate, global_step)
     with tf.device(global_step.device):
       with tf.control_dependencies([update]):

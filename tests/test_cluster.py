@@ -36,6 +36,7 @@ TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_siz
               "--image_every=8"]
 TASKS = (("ps", 0), ("worker", 0), ("worker", 1))
 TIMEOUT = 240  # seconds a launch may take
+PARTIAL_WORKER = os.path.join(ROOT, "tests", "partial_worker.py")
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +77,18 @@ class Tasks:
         process.kill()
       process.wait()
 
-  def start(self, task, flags=()):
-    """Starts `task` ((job, index)) anew, in a log of its own."""
+  def start(self, task, flags=(), script=None):
+    """Starts `task` ((job, index)) anew, in a log of its own; as the trainer, or as the
+    Python `script` given."""
     job, index = task
     self.starts[task] += 1
     path = self.folder / ("%s%d-%d.log" % (job, index, self.starts[task]))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
         {"cluster": self.spec, "task": {"type": job, "index": index}}))
     with open(path, "w") as log:
-      self.running[task] = subprocess.Popen(
-          [sys.executable, "-m", "draw_color.main", "--mode=train", *flags], env=env, cwd=ROOT,
-          stdout=log, stderr=subprocess.STDOUT)
+      command = [script] if script else ["-m", "draw_color.main", "--mode=train", *flags]
+      self.running[task] = subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT,
+                                            stdout=log, stderr=subprocess.STDOUT)
     self.logs[task] = path
 
   def log(self, task):
@@ -188,6 +190,22 @@ def test_a_worker_killed_mid_run_rejoins_and_the_run_stays_exact(data_dir, tmp_p
   expected = weights(alone)
   for name, value in weights(logdir).items():
     np.testing.assert_allclose(value, expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_no_weight_changes_before_every_part_of_the_step_is_in(data_dir, tmp_path):
+  # A worker killed mid-push leaves some of its parts in; the one started again recomputes
+  # the rest from the weights it reads, which must still be the step's. Worker 1 here puts
+  # in one variable's part only and watches the weights once the chief took it.
+  flags = TINY_FLAGS + ["--data_dir=" + data_dir, "--cache_dir=" + os.path.join(data_dir, "cache"),
+                        "--logdir=" + str(tmp_path / "cluster"), "--cluster_timeout=300"]
+  worker = ("worker", 1)
+  with Tasks(tmp_path / "logs") as tasks:
+    tasks.start(("ps", 0))
+    tasks.start(("worker", 0), flags)
+    tasks.start(worker, script=PARTIAL_WORKER)
+    code, log = tasks.finish([worker], time.time() + TIMEOUT)[worker]
+  assert code == 0, log
+  assert log.strip().splitlines()[-1] == "unchanged", log
 
 
 def test_a_task_waiting_past_cluster_timeout_stops_in_one_line_naming_whom(data_dir, tmp_path):
