@@ -27,8 +27,9 @@ at. A gradient it puts in for a step whose gradients the chief has already taken
 dropped as stale by the accumulator; one for a step its earlier self had already put in is
 averaged with that one, which is the same gradient (the same batch, weights and eps), so a
 rejoin leaves the run exact. The weights are the same because the chief changes none before
-every part of every gradient is in (a worker killed mid-push left some of them). The chief cannot rejoin: a ps that already holds initialised
-variables stops it (see connect). Every wait is bounded by Cluster.timeout.
+every part of every gradient is in (a worker killed mid-push left some of them). The chief
+cannot rejoin: a ps that already holds initialised variables stops it (see connect). Every
+wait is bounded by Cluster.timeout.
 """
 
 import collections

@@ -35,7 +35,8 @@ def main():
       cluster.connect(sess, graph.sync, task)
       before = sess.run(variables)
       # Step 0's part of 1 image of a whole batch of 3, as the training flags cut it.
-      sess.run(push, {graph.images: np.full([1, 8, 8, 3], 0.5, np.float32),
+      size = TINY_RUN.image_size
+      sess.run(push, {graph.images: np.full([1, size, size, TINY_RUN.channels], 0.5, np.float32),
                       graph.sync.whole_batch: 3, graph.sync.step: 0})
       deadline = time.time() + TAKEN_SECS
       while sess.run(waiting):
