@@ -3,7 +3,8 @@
 Each panel is one quantity per image: the generation loss and the KL (and, for runs with the
 Bernoulli loss, their sum, the bound, beside given reference bounds), the training curve a
 moving average (solid) and the valid split where the run evaluated it (dashed, dots); one
-colour per run, labelled with the run's folder and the settings in which the runs differ.
+colour per run, labelled with the run's folder and the settings in which the runs differ, in
+one legend under the panels.
 matplotlib is an optional extra (`pip install -e .[plot]`).
 """
 
@@ -43,6 +44,7 @@ PANELS = (("generation loss per image", "loss/generation_per_image", "valid/gene
 BOUND_PANEL = ("negative log-likelihood bound per image (nats)", "loss/total", "valid/bound")
 BOUND_LOSS = "bernoulli"
 BOUND_ZOOM = 1.5  # the bound panel shows up to this times the lowest bound in it
+LEGEND_ROW_INCHES = 0.22  # the height of a row of the legend, in "small" type
 
 
 def read_scalars(logdir):
@@ -154,12 +156,22 @@ def plot(config):
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
-  # On the first panel with curves; the bound falls from the top left towards the references
-  # at the bottom: keep them clear.
-  drawn = [k for k in range(len(panels)) if axes[k].get_lines()]
-  axes[drawn[0]].legend(fontsize="small",
-                        loc="upper right" if panels[drawn[0]] == BOUND_PANEL else "best")
-  figure.tight_layout()
+  # One legend for the figure, under the panels, so that it covers no curve: a colour per run,
+  # a line style per kind of curve.
+  from matplotlib.lines import Line2D  # pylint: disable=import-outside-toplevel
+  keys = [Line2D([], [], color="C%d" % (k % 10), label=label)
+          for k, label in enumerate(labels(config.logdirs))]
+  keys.append(Line2D([], [], color="black", label="training (moving average of %d steps)"
+                     % config.smooth if config.smooth > 1 else "training"))
+  if any(valid_tag in c for c in curves for _, _, valid_tag in panels):
+    keys.append(Line2D([], [], color="black", marker="o", linestyle="--", label="valid split"))
+  if any(bernoulli) and config.references:
+    keys.append(Line2D([], [], color="grey", linestyle=":", label="reference bounds %s"
+                       % ", ".join("%g" % b for b in config.references)))
+  legend_rows = -(-len(keys) // cols)
+  height = figure.get_figheight()
+  figure.tight_layout(rect=(0, (LEGEND_ROW_INCHES * legend_rows + 0.1) / height, 1, 1))
+  figure.legend(handles=keys, loc="lower center", ncol=cols, fontsize="small", frameon=False)
   with fileio.atomic_path(config.path) as tmp:
     figure.savefig(tmp, dpi=100)
   pyplot.close(figure)

@@ -134,6 +134,15 @@ def test_bound_panel_shows_bernoulli_runs_beside_the_references(tmp_path, monkey
   np.testing.assert_allclose(lines[mnist], [500, 250, 500 / 3, 125, 100])
   np.testing.assert_allclose(lines["reference 90"], [90, 90])
   np.testing.assert_allclose(bound.get_ylim(), (0.95 * 80, 1.5 * 80))
+  # One legend, under every panel, so that it covers no curve: a colour per run, then a style
+  # per kind of curve.
+  assert all(ax.get_legend() is None for ax in figures[1].axes)
+  (legend,) = figures[1].legends
+  assert [t.get_text() for t in legend.get_texts()] == [
+      "faces: loss=l2", "mnist: loss=bernoulli", "training", "reference bounds 80, 90"]
+  figures[1].canvas.draw()
+  top = legend.get_window_extent().y1
+  assert all(top < ax.get_tightbbox().y0 for ax in figures[1].axes if ax.axison)
 
 
 def test_cli_refuses_references_that_are_not_numbers():
