@@ -192,6 +192,55 @@ def test_a_worker_killed_mid_run_rejoins_and_the_run_stays_exact(data_dir, tmp_p
     np.testing.assert_allclose(value, expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
+def _wait_until_idle(tasks, task, deadline):
+  """Waits until `task` uses under 0.05 s of CPU in 2 s: it waits for something."""
+  def cpu_seconds():  # user and system, from Linux's /proc
+    with open("/proc/%d/stat" % tasks.running[task].pid) as f:
+      fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+  used = cpu_seconds()
+  while True:
+    assert time.time() < deadline and tasks.running[task].poll() is None, tasks.log(task)
+    time.sleep(2)
+    used, before = cpu_seconds(), used
+    if used - before < 0.05:
+      return
+
+
+def test_a_worker_killed_in_its_wait_for_the_chief_leaves_no_wait_behind(data_dir, tmp_path):
+  # A worker waits for each step's token in a dequeue that runs on the ps. Killed in that
+  # wait, it must not leave the wait there, to take the next token from the worker started
+  # again (which would then wait for it until --cluster_timeout). The chief is paused
+  # (SIGSTOP) so that the worker killed and the one started again wait for the same token.
+  if not os.path.isdir("/proc/self"):
+    pytest.skip("needs Linux's /proc to see that a process waits")
+  flags = TINY_FLAGS + ["--data_dir=" + data_dir, "--cache_dir=" + os.path.join(data_dir, "cache"),
+                        "--logdir=" + str(tmp_path / "cluster"), "--cluster_timeout=60"]
+  chief, worker = ("worker", 0), ("worker", 1)
+  deadline = time.time() + TIMEOUT
+  with Tasks(tmp_path / "logs") as tasks:
+    for task in TASKS:
+      tasks.start(task, flags)
+    assert tasks.wait_for(worker, "worker 1: epoch 2/10  step 6/40", deadline), tasks.log(worker)
+    tasks.running[chief].send_signal(signal.SIGSTOP)
+    try:
+      _wait_until_idle(tasks, worker, deadline)
+      tasks.running[worker].send_signal(signal.SIGKILL)
+      tasks.running[worker].wait()
+      tasks.start(worker, flags)
+      assert tasks.wait_for(worker, "training part 2 of 2", deadline), tasks.log(worker)
+      _wait_until_idle(tasks, worker, deadline)
+    finally:
+      tasks.running[chief].send_signal(signal.SIGCONT)
+    found = tasks.finish(TASKS[1:], deadline)
+  (chief_code, chief_log), (code, log) = found[chief], found[worker]
+  assert chief_code == 0 and "done: step 40, checkpoints in" in chief_log, chief_log
+  assert code == 0 and "worker 1: done at step 40" in log, log
+  # Its first step is where it waited, for the token of the step the chief was paused in.
+  took = float(re.search(r"worker 1: step \d+ took ([\d.]+) s", log).group(1))
+  assert took >= 2, log
+
+
 def test_no_weight_changes_before_every_part_of_the_step_is_in(data_dir, tmp_path):
   # A worker killed mid-push leaves some of its parts in; the one started again recomputes
   # the rest from the weights it reads, which must still be the step's. Worker 1 here puts
