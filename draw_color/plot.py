@@ -132,12 +132,13 @@ def plot(config):
   axes = axes.ravel()
   for ax in axes[len(panels):]:
     ax.axis("off")
+  run_labels = labels(config.logdirs)
+  colours = ["C%d" % (k % 10) for k in range(len(config.logdirs))]
   for panel, ax in zip(panels, axes):
     title, train_tag, valid_tag = panel
-    for k, (scalars, label) in enumerate(zip(curves, labels(config.logdirs))):
+    for k, (scalars, label, colour) in enumerate(zip(curves, run_labels, colours)):
       if panel == BOUND_PANEL and not bernoulli[k]:
         continue  # another loss's total is no bound
-      colour = "C%d" % (k % 10)
       if train_tag in scalars:
         steps = sorted(scalars[train_tag])
         ax.plot(steps, moving_average([scalars[train_tag][s] for s in steps], config.smooth),
@@ -159,8 +160,8 @@ def plot(config):
   # One legend for the figure, under the panels, so that it covers no curve: a colour per run,
   # a line style per kind of curve.
   from matplotlib.lines import Line2D  # pylint: disable=import-outside-toplevel
-  keys = [Line2D([], [], color="C%d" % (k % 10), label=label)
-          for k, label in enumerate(labels(config.logdirs))]
+  keys = [Line2D([], [], color=colour, label=label)
+          for label, colour in zip(run_labels, colours)]
   keys.append(Line2D([], [], color="black", label="training (moving average of %d steps)"
                      % config.smooth if config.smooth > 1 else "training"))
   if any(valid_tag in c for c in curves for _, _, valid_tag in panels):
