@@ -8,6 +8,7 @@ import pytest
 
 from fakes import make_celeba
 from fakes import run_main
+from fakes import run_mains
 
 TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_size=2",
               "--hidden_size=8", "--read_n=3", "--write_n=3", "--batch_size=4", "--split=all",
@@ -59,20 +60,24 @@ def test_train_resume_and_refuse_mismatched_flags(data_dir, tmp_path):
   assert "step 6/6" in warm.stderr and os.path.exists(tmp_path / "warm" / "model.ckpt-6.index")
 
 
+# Flags each refused by a validator, and what its one-line error says.
+BAD_FLAGS = [
+    (["--compat=nonsense"], ["compat"]),
+    (["--device=tpu"], ["--device must be auto, cpu or gpu:N"]),
+    (["--read_n=1"], ["read_n"]),
+    (["--devices=cpu:0,gpu:1"], ["--devices must be distinct entries of one kind"]),
+    (["--devices=cpu:0,cpu:1", "--loss=vaegan"], ["--loss=vaegan trains on one device only"]),
+    (["--cluster_timeout=0"], ["--cluster_timeout must be a positive number of seconds"]),
+    (["--patience=3"], ["--patience counts evaluations: it needs --eval_every"]),
+    (["--write_sigma_floor=0.5", "--nowrite_attn"],
+     ["--write_sigma_floor bounds the write filters: it needs --write_attn"]),
+]
+
+
 def test_bad_flag_values_are_refused_at_parse_time():
-  assert_one_line_error(run_main("--compat=nonsense"), "compat")
-  assert_one_line_error(run_main("--device=tpu"), "--device must be auto, cpu or gpu:N")
-  assert_one_line_error(run_main("--read_n=1"), "read_n")
-  assert_one_line_error(run_main("--devices=cpu:0,gpu:1"),
-                        "--devices must be distinct entries of one kind")
-  assert_one_line_error(run_main("--devices=cpu:0,cpu:1", "--loss=vaegan"),
-                        "--loss=vaegan trains on one device only")
-  assert_one_line_error(run_main("--cluster_timeout=0"),
-                        "--cluster_timeout must be a positive number of seconds")
-  assert_one_line_error(run_main("--patience=3"),
-                        "--patience counts evaluations: it needs --eval_every")
-  assert_one_line_error(run_main("--write_sigma_floor=0.5", "--nowrite_attn"),
-                        "--write_sigma_floor bounds the write filters: it needs --write_attn")
+  results = run_mains(*[flags for flags, _ in BAD_FLAGS])
+  for (_, expected), result in zip(BAD_FLAGS, results):
+    assert_one_line_error(result, *expected)
 
 
 def test_missing_data_is_one_line_naming_the_path(tmp_path):

@@ -20,6 +20,7 @@ from fakes import checkpoint_weights as weights
 from fakes import make_celeba
 from fakes import run_config
 from fakes import run_main
+from fakes import run_mains
 
 tf1 = tf.compat.v1
 
@@ -264,26 +265,31 @@ def test_gradient_magnitude_and_sharpness_against_numpy():
 
 def run_tiny_cli(data_dir, tmp_path, *flags):
   """The CLI training TINY's VAE/GAN on the 16x16 faces into tmp_path, with `flags` added."""
-  return run_main("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
-                  "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
-                  "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
-                  "--progress_secs=0", "--data_dir=" + data_dir, "--logdir=" + str(tmp_path),
-                  "--cache_dir=" + str(tmp_path / "cache"), *flags)
+  return run_main(*tiny_cli_flags(data_dir, tmp_path, *flags))
+
+
+def tiny_cli_flags(data_dir, tmp_path, *flags):
+  """run_tiny_cli's flags."""
+  return ("--loss=vaegan", "--image_size=16", "--crop_size=24", "--timesteps=2",
+          "--latent_size=2", "--hidden_size=8", "--read_n=3", "--write_n=3",
+          "--vaegan_channels=2", "--batch_size=4", "--split=all", "--device=cpu",
+          "--progress_secs=0", "--data_dir=" + data_dir, "--logdir=" + str(tmp_path),
+          "--cache_dir=" + str(tmp_path / "cache"), *flags)
 
 
 def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir, tmp_path):
-  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2")
+  bad = (("--loss=vaegan", "--vaegan_augment=color,blur"),
+         ("--loss=vaegan", "--vaegan_augment=color,color"),
+         ("--loss=gaussian", "--vaegan_augment=color"),
+         ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1"),
+         ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples"))
+  result, size, *refusals = run_mains(tiny_cli_flags(data_dir, tmp_path, "--max_steps=2"),
+                                      ("--loss=vaegan", "--image_size=12"), *bad)
   assert result.returncode == 0, result.stderr
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
-  refused = run_main("--loss=vaegan", "--image_size=12")
-  assert refused.returncode != 0 and "divisible by 8" in refused.stderr, refused.stderr
-  for bad in (("--loss=vaegan", "--vaegan_augment=color,blur"),
-              ("--loss=vaegan", "--vaegan_augment=color,color"),
-              ("--loss=gaussian", "--vaegan_augment=color"),
-              ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1"),
-              ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples")):
-    refused = run_main(*bad)
-    flag = bad[1].split("=")[0]
+  assert size.returncode != 0 and "divisible by 8" in size.stderr, size.stderr
+  for flags, refused in zip(bad, refusals):
+    flag = flags[1].split("=")[0]
     assert refused.returncode != 0 and flag in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
 
