@@ -19,7 +19,9 @@ setup(
     ],
     # plot: --mode=plot (make plot); the tests draw plots too. mutmut: make mutate; 2.x, which
     # runs a command per mutant (3 forks the process that ran the tests: TensorFlow hangs).
-    extras_require={"test": ["pytest>=8", "matplotlib>=3.8", "mutmut>=2.5,<3"],
+    # pytest-xdist: make test runs the tests that do not race the clock on a worker per core.
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.8",
+                             "mutmut>=2.5,<3"],
                     "plot": ["matplotlib>=3.8"]},
     # `draw-color --mode=...`, the same as `python -m draw_color.main --mode=...`.
     entry_points={"console_scripts": ["draw-color=draw_color.main:run"]},

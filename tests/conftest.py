@@ -12,6 +12,12 @@ from fakes import make_celeba
 from fakes import run_config
 
 
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "serial: races the clock (cluster timeouts, signals at chosen moments), so "
+      "`make test` runs it alone, after the others have run in parallel")
+
+
 @pytest.fixture(scope="session")
 def celeba_dir(tmp_path_factory):
   """make_celeba's 10 faces (and, once trained on, their cache); no test changes them."""

@@ -37,6 +37,8 @@ TINY_FLAGS = ["--image_size=8", "--crop_size=24", "--timesteps=2", "--latent_siz
 TASKS = (("ps", 0), ("worker", 0), ("worker", 1))
 TIMEOUT = 240  # seconds a launch may take
 PARTIAL_WORKER = os.path.join(ROOT, "tests", "partial_worker.py")
+# Every test here races the clock (tasks wait for each other up to --cluster_timeout).
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture(scope="module")

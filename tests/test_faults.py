@@ -119,6 +119,7 @@ def losses(events_path):
   return found
 
 
+@pytest.mark.serial
 def test_training_killed_at_random_moments_resumes_exactly(data_dir, tmp_path):
   """SIGKILL at several random moments (a checkpoint is written every step, so some land in
   one), the same command each time; then the run ends, every checkpoint on disk restores, no
@@ -244,6 +245,7 @@ TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_
 ENDLESS = 100000  # epochs: 300,000 steps, so a signal always finds the run in its loop
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl_c"])
 def test_training_stopped_by_a_signal_saves_and_resumes_to_the_same_weights(data_dir, tmp_path,
                                                                            signum):
