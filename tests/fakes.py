@@ -72,6 +72,12 @@ def checkpoint_weights(logdir):
 
 
 MAIN = (sys.executable, "-m", "draw_color.main")
+TIMEOUT = 300  # seconds a CLI run of the tests may take
+
+
+def quiet_env(**extra):
+  """The environment of a CLI run: this one, TensorFlow's C++ log off, `extra` added."""
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **extra)
 
 
 def run_main(*flags, command=MAIN, file_size_limit=None):
@@ -81,20 +87,25 @@ def run_main(*flags, command=MAIN, file_size_limit=None):
   def limit():
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-  return subprocess.run([*command, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                        capture_output=True, text=True, timeout=300,
+  return subprocess.run([*command, *flags], env=quiet_env(), capture_output=True, text=True,
+                        timeout=TIMEOUT,
                         preexec_fn=limit if file_size_limit else None)
 
 
 def run_mains(*flag_lists):
   """run_main of each list of flags, all started at once so that their TensorFlow imports
-  (seconds each, one core mostly) overlap; the CompletedProcesses in the same order."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  started = [subprocess.Popen([*MAIN, *flags], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for flags in flag_lists]
-  results = []
-  for flags, process in zip(flag_lists, started):
-    stdout, stderr = process.communicate(timeout=300)
-    results.append(subprocess.CompletedProcess([*MAIN, *flags], process.returncode,
-                                               stdout, stderr))
-  return results
+  (seconds each, one core mostly) overlap; the CompletedProcesses in the same order. Any still
+  running when one fails or times out are killed, as subprocess.run kills its own."""
+  started = []
+  try:
+    for flags in flag_lists:
+      started.append(subprocess.Popen([*MAIN, *flags], env=quiet_env(), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outputs = [process.communicate(timeout=TIMEOUT) for process in started]
+    return [subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+            for process, (stdout, stderr) in zip(started, outputs)]
+  finally:
+    for process in started:
+      if process.poll() is None:
+        process.kill()
+        process.communicate()

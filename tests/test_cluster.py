@@ -23,6 +23,7 @@ from draw_color import train
 from draw_color.fileio import UserError
 from fakes import checkpoint_weights as weights
 from fakes import make_celeba
+from fakes import quiet_env
 from fakes import run_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,7 +86,7 @@ class Tasks:
     job, index = task
     self.starts[task] += 1
     path = self.folder / ("%s%d-%d.log" % (job, index, self.starts[task]))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
+    env = quiet_env(PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
         {"cluster": self.spec, "task": {"type": job, "index": index}}))
     with open(path, "w") as log:
       command = [script] if script else ["-m", "draw_color.main", "--mode=train", *flags]
@@ -344,7 +345,7 @@ def test_a_bad_tf_config_is_one_line_naming_it(text, message):
 
 
 def test_tf_config_with_what_a_task_cannot_do_is_refused_in_one_line(tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
+  env = quiet_env(PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
       {"cluster": {"ps": ["localhost:1"], "worker": ["localhost:2"]},
        "task": {"type": "worker", "index": 0}}))
   result = subprocess.run(

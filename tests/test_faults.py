@@ -25,6 +25,7 @@ from draw_color import train
 from fakes import MAIN
 from fakes import checkpoint_weights
 from fakes import make_celeba
+from fakes import quiet_env
 from fakes import run_config
 from fakes import run_main
 
@@ -131,7 +132,7 @@ def test_training_killed_at_random_moments_resumes_exactly(data_dir, tmp_path):
   moments = []  # (a step, seconds after its progress line)
   for target in sorted(rng.sample(range(2, 28), 3)):
     moments.append((target, round(rng.uniform(0, 0.1), 3)))  # a step and a save: ~0.1 s
-    process = subprocess.Popen([*MAIN, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    process = subprocess.Popen([*MAIN, *flags], env=quiet_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:
       step = re.search(r"step (\d+)[/ ]", line)
@@ -257,7 +258,7 @@ def test_training_stopped_by_a_signal_saves_and_resumes_to_the_same_weights(data
   logdir = tmp_path / "stopped"
   flags = main_flags(data_dir, logdir, "--checkpoint_every=1000", "--epochs=%d" % ENDLESS)
   # SIGINT as a terminal delivers it: raised as KeyboardInterrupt even if this process ignores it.
-  process = subprocess.Popen([*MAIN, *flags], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+  process = subprocess.Popen([*MAIN, *flags], env=quiet_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   log = []
