@@ -51,7 +51,8 @@ eval: install
 # one process, so that no other test shares their cores (in one pass on 2 workers, one of them
 # failed once in six runs on 2026-11-25). On the 2-core AMD EPYC beside two training jobs at the
 # lowest priority: 14 min (9 min 42 s and 4 min 11 s) on 2026-12-03, 21-22 min in one process
-# the same day; plus ~1 min for the first install.
+# the same day; on 2026-12-04 with nothing else running, 7 min 27 s from a clean clone (4 min 16 s
+# and 2 min 39 s, the first install included).
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not serial" tests
