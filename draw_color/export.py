@@ -2,7 +2,9 @@
 --mode=eval, gif and sample read as they read a run (pretrained/ holds such folders).
 
 The folder gets the model's variables and the global step (what the evaluation graph
-has), the run's hparams.json unchanged and, from a run's best/ folder, its valid.json (the
+has), the run's hparams.json (unchanged but for its data folder, where one is given: a run
+records the folder it trained from, often a path of its own machine, and eval, gif and
+sample of the export read there unless told another) and, from a run's best/ folder, its valid.json (the
 valid bound of those weights), which a run from the export starts its own best/ with.
 Adam's two slots per variable (two thirds of a training checkpoint) and the VAE/GAN
 discriminator are left behind: nothing but training needs them: a folder exported this way
@@ -29,10 +31,10 @@ tf1 = tf.compat.v1
 SHARD_BYTES = 4 << 20  # 4 MiB
 
 
-def export(logdir, export_dir, shard_bytes=SHARD_BYTES):
+def export(logdir, export_dir, data_dir=None, shard_bytes=SHARD_BYTES):
   """Writes the newest readable checkpoint of `logdir`'s model into `export_dir`, in data
   files of at most `shard_bytes` (a single row of a variable larger than that gets a file
-  of its own).
+  of its own). `data_dir`, where given, replaces the run's data folder in hparams.json.
 
   Returns (the exported checkpoint's path, its global step). UserError if `logdir` has no
   run or `export_dir` already holds a checkpoint (an export never overwrites one).
@@ -48,6 +50,8 @@ def export(logdir, export_dir, shard_bytes=SHARD_BYTES):
       runs.restore(sess, checkpoint, logdir)
       values = dict(zip([v.op.name for v in variables], sess.run(variables)))
     step = int(values[tf1.train.get_global_step().op.name])  # one of model_variables()
+  if data_dir is not None:
+    hparams["data"]["data_dir"] = data_dir
   # hparams.json first: a folder whose `checkpoint` file lists a checkpoint is complete.
   fileio.write_json(os.path.join(export_dir, runs.HPARAMS), hparams)
   # A best checkpoint's valid bound goes with it: a run from the export (--init_from) counts

@@ -177,7 +177,8 @@ flags.DEFINE_integer("gif_scale", 2, "Integer upscaling of the pictures, so wind
 
 # Export (--mode=export): weights to ship, read by eval, gif and sample like a run.
 flags.DEFINE_string("export_dir", None, "Where --mode=export writes the weights and "
-                    "hparams.json of --logdir's newest checkpoint (a new folder).")
+                    "hparams.json of --logdir's newest checkpoint (a new folder); --data_dir, "
+                    "where given, replaces the run's data folder in that hparams.json.")
 
 # Benchmark (--mode=bench): the model flags give the configuration, the reference by default.
 flags.DEFINE_integer("bench_steps", 10, "Training steps in each timed run.", lower_bound=1)
@@ -420,7 +421,9 @@ def main(argv):
     elif FLAGS.mode == "subset":
       celeba.link_subset(FLAGS.subset_list, FLAGS.data_dir, FLAGS.subset_dir, log=logging.info)
     elif FLAGS.mode == "export":
-      path, step = export.export(FLAGS.logdir, FLAGS.export_dir)
+      path, step = export.export(
+          FLAGS.logdir, FLAGS.export_dir,
+          data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None)
       logging.info("wrote step %d of %s as %s", step, FLAGS.logdir, path)
     elif FLAGS.mode == "plot":
       logging.info("wrote %s", plot.plot(plot_config_from_flags()))

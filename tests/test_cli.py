@@ -1,4 +1,4 @@
-"""The command line a new user meets: dataset defaults, the console command, plots."""
+"""The command line a new user meets: dataset defaults, export, the console command, plots."""
 
 import json
 import os
@@ -30,6 +30,13 @@ def test_mnist_brings_its_own_image_size_and_a_contradiction_is_refused(tmp_path
     hparams = json.load(f)
   assert hparams["model"]["image_size"] == 28 and hparams["model"]["channels"] == 1
   assert hparams["data"]["crop_size"] is None
+  # Shipped, it names the folder where users keep the digits, not this machine's.
+  shipped = tmp_path / "pretrained" / "tiny"
+  exported = run_main("--mode=export", "--logdir=" + str(logdir), "--export_dir=" + str(shipped),
+                      "--data_dir=data/mnist")
+  assert exported.returncode == 0, exported.stderr
+  with open(shipped / "hparams.json") as f:
+    assert json.load(f)["data"]["data_dir"] == "data/mnist"
 
   for refused in refusals:
     assert refused.returncode != 0 and "Traceback" not in refused.stderr

@@ -126,6 +126,26 @@ def test_an_export_into_a_relative_folder_names_its_checkpoint_by_file_name(run,
   assert tf.train.latest_checkpoint("pretrained/here") == "pretrained/here/model.ckpt-3"
 
 
+def test_an_export_given_a_data_folder_records_it_and_reads_its_digits_from_there(
+    run, tmp_path, monkeypatch):
+  logdir, _, _, _ = run
+  # Where users keep the digits, relative to their clone: other digits than the run's.
+  monkeypatch.chdir(tmp_path)
+  make_mnist(tmp_path / "data" / "mnist", seed=1)
+  export.export(logdir, "shipped", data_dir=os.path.join("data", "mnist"))
+  with open(os.path.join(logdir, "hparams.json")) as a, open("shipped/hparams.json") as b:
+    trained, shipped = json.load(a), json.load(b)
+  assert shipped["data"].pop("data_dir") == os.path.join("data", "mnist")
+  trained["data"].pop("data_dir")
+  assert shipped == trained
+  # Evaluated without a data folder, the export reads the digits its hparams.json names.
+  told = evaluate.run(evaluate.EvalConfig(
+      logdir=logdir, data_dir=str(tmp_path / "data" / "mnist"), split="test", crop_size=None,
+      cache_dir=None, batch_size=4, seed=3, progress_secs=0.0, device="cpu", num_samples=4))
+  found = _evaluations("shipped")[0]
+  assert found["bound"] == told["bound"] != _evaluations(logdir)[0]["bound"]
+
+
 def test_export_never_overwrites_and_names_a_missing_run(run, tmp_path):
   logdir, exported, _, _ = run
   with pytest.raises(fileio.UserError, match="already holds a checkpoint"):
