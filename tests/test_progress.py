@@ -44,7 +44,8 @@ def test_recent_rates_follow_a_speed_that_changes_and_restart_forgets_the_start(
   assert tick.rate == pytest.approx(5.0) and tick.eta == pytest.approx(29 / 5.0)
   clock.now += 1.0
   tick = shown.update(41)  # 20 in the last 1 s
-  assert tick.rate == pytest.approx(20.0) and tick.eta == pytest.approx(9 / 20.0)
+  # The ETA at the median of the rates since the restart: (5 + 20) / 2.
+  assert tick.rate == pytest.approx(20.0) and tick.eta == pytest.approx(9 / 12.5)
 
 
 def test_no_total_gives_no_eta_and_a_standstill_an_unknown_one():
@@ -62,3 +63,26 @@ def test_durations_read_as_hours_minutes_and_seconds():
   assert progress.duration(61.9) == "1m01s"
   assert progress.duration(3 * 3600 + 2 * 60 + 5) == "3h02m05s"
   assert progress.duration(-4) == "0m00s"
+
+
+def test_one_slow_stretch_moves_the_recent_rate_but_not_the_eta():
+  clock = Clock()
+  shown = progress.Progress(1.0, total=10_000, recent=True, clock=clock)
+  for done in range(100, 500, 100):  # 100 units a second
+    clock.now += 1.0
+    shown.update(done)
+  clock.now += 3600.0  # stopped for an hour (SIGSTOP), or a long evaluation
+  tick = shown.update(401)
+  assert tick.rate == pytest.approx(1 / 3600.0)
+  # The median of the last five rates: 100, 100, 100, 100 and the slow one.
+  assert tick.eta == pytest.approx((10_000 - 401) / 100.0)
+  for done in range(501, 901, 100):  # back at speed, the slow stretch leaves the window
+    clock.now += 1.0
+    tick = shown.update(done)
+  clock.now += 0.5
+  tick = shown.update(1001)  # 200 units a second from now on
+  for done in range(1201, 1801, 200):
+    clock.now += 1.0
+    tick = shown.update(done)
+  assert tick.rate == pytest.approx(200.0)
+  assert tick.eta == pytest.approx((10_000 - 1601) / 200.0)
