@@ -5,7 +5,8 @@ The folder gets the model's variables and the global step (what the evaluation g
 has), the run's hparams.json (unchanged but for its data folder, where one is given: a run
 records the folder it trained from, often a path of its own machine, and eval, gif and
 sample of the export read there unless told another) and, from a run's best/ folder, its valid.json (the
-valid bound of those weights), which a run from the export starts its own best/ with.
+valid bound of those weights), which a run from the export starts its own best/ with, and
+the valid history of the line of weights (runs.HISTORY), which a run from it goes on with.
 Adam's two slots per variable (two thirds of a training checkpoint) and the VAE/GAN
 discriminator are left behind: nothing but training needs them: a folder exported this way
 does not resume its run, though a new run can start from it (--init_from).
@@ -59,6 +60,9 @@ def export(logdir, export_dir, data_dir=None, shard_bytes=SHARD_BYTES):
   best = runs.read_best(logdir)
   if best and best["step"] == step:
     fileio.write_json(os.path.join(export_dir, runs.BEST_JSON), best)
+  history = runs.read_history(logdir, until=step)
+  if history:
+    runs.write_history(export_dir, history)
   path = os.path.join(export_dir, "model.ckpt-%d" % step)
   try:
     _save_in_shards(values, path, shard_bytes)

@@ -1,4 +1,5 @@
-"""--mode=plot: the training and valid curves of one or more runs, from their event files, as PNG.
+"""--mode=plot: the training and valid curves of one or more runs, from their event files and
+valid histories, as PNG.
 
 Each panel is one quantity per image: the generation loss and the KL (and, for runs with the
 Bernoulli loss, their sum, the bound, beside given reference bounds), the training curve a
@@ -48,13 +49,19 @@ LEGEND_ROW_INCHES = 0.22  # the height of a row of the legend, in "small" type
 
 
 def read_scalars(logdir):
-  """{tag: {step: value}} of every scalar in the event files of `logdir`.
+  """{tag: {step: value}} of every scalar in the event files of `logdir`, and the valid
+  evaluations of its runs.HISTORY, which go back beyond the run to the runs it went on from
+  (the only curve of an export, which has no event files).
 
   Files are read oldest first and a later value of a step replaces an earlier one: a run
   resumed after a kill logs again the steps after its checkpoint. A file cut short by a kill
   is read up to its last whole record.
   """
   scalars = collections.defaultdict(dict)
+  for row in runs.read_history(logdir):
+    for field in ("bound", "kl", "generation"):
+      if row[field] is not None:
+        scalars["valid/" + field][row["step"]] = row[field]
   for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
     try:
       for record in tf.data.TFRecordDataset(path):
@@ -121,7 +128,7 @@ def plot(config):
   empty = [d for d, c in zip(config.logdirs, curves) if not c]
   if empty:
     raise fileio.UserError("no training curves in %s: it holds no events.out.tfevents.* "
-                           "files with scalars" % ", ".join(empty))
+                           "files with scalars, nor %s" % (", ".join(empty), runs.HISTORY))
   bernoulli = [_settings(d).get("loss") == BOUND_LOSS for d in config.logdirs]
   panels = [p for p in PANELS if any(tag in c for c in curves for tag in p[1:] if tag)]
   if any(bernoulli):
@@ -162,8 +169,9 @@ def plot(config):
   from matplotlib.lines import Line2D  # pylint: disable=import-outside-toplevel
   keys = [Line2D([], [], color=colour, label=label)
           for label, colour in zip(run_labels, colours)]
-  keys.append(Line2D([], [], color="black", label="training (moving average of %d steps)"
-                     % config.smooth if config.smooth > 1 else "training"))
+  if any(train_tag in c for c in curves for _, train_tag, _ in panels):
+    keys.append(Line2D([], [], color="black", label="training (moving average of %d steps)"
+                       % config.smooth if config.smooth > 1 else "training"))
   if any(valid_tag in c for c in curves for _, _, valid_tag in panels):
     keys.append(Line2D([], [], color="black", marker="o", linestyle="--", label="valid split"))
   if any(bernoulli) and config.references:

@@ -1,6 +1,7 @@
 """What every mode shares: the graph on an images placeholder, devices, and restoring a run."""
 
 import collections
+import csv
 import json
 import os
 
@@ -20,6 +21,13 @@ HPARAMS = "hparams.json"
 # Beside a best checkpoint (a run's best/ folder, or an export of it): {"bound": its valid
 # bound, "step": its step}.
 BEST_JSON = "valid.json"
+# Every valid evaluation of the line of weights that led to a folder's checkpoint, oldest
+# first: its run's and, through --init_from, those of the runs and exports it went on from,
+# whose machines and event files may be long gone. Training keeps it beside its checkpoints
+# and in best/; --mode=export takes it along; --mode=plot draws it.
+HISTORY = "valid_history.csv"
+# learning_rate: the step's (after lr_decay_*); a field not known is left empty.
+HISTORY_FIELDS = ("step", "learning_rate", "bound", "kl", "generation")
 
 
 Graph = collections.namedtuple(
@@ -170,6 +178,33 @@ def read_best(folder):
                     lambda best: {"bound": float(best["bound"]), "step": int(best["step"])},
                     "", " with the best checkpoint beside it: remove the folder %s to start "
                     "the best anew" % folder)
+
+
+def read_history(folder, until=None):
+  """HISTORY of `folder` as [{field: number, or None where empty}], oldest first; only the
+  steps up to `until` where given. [] where there is none; UserError where it does not read."""
+  path = os.path.join(folder, HISTORY)
+  if not os.path.exists(path):
+    return []
+  try:
+    with open(path, newline="") as f:
+      rows = [{k: None if r[k] in ("", None) else int(r[k]) if k == "step" else float(r[k])
+               for k in HISTORY_FIELDS} for r in csv.DictReader(f)]
+  except (OSError, ValueError, KeyError) as e:
+    raise fileio.UserError("cannot read %s (%s: %s); training writes it: remove it to start "
+                           "the history anew" % (path, type(e).__name__, e))
+  return [r for r in rows if r["step"] is not None and (until is None or r["step"] <= until)]
+
+
+def write_history(folder, rows):
+  """Writes `rows` (read_history's) as `folder`'s HISTORY, atomically."""
+  # The learning rate to 6 digits: it is float32 in the graph (1e-5 reads 9.99999975e-06).
+  formats = {"step": lambda v: str(int(v)), "learning_rate": lambda v: "%.6g" % v}
+  cells = lambda row: ["" if row.get(k) is None else formats.get(k, lambda v: repr(float(v)))(
+      row[k]) for k in HISTORY_FIELDS]
+  fileio.write_text(os.path.join(folder, HISTORY),
+                    "".join(",".join(line) + "\n" for line in
+                            [HISTORY_FIELDS] + [cells(row) for row in rows]))
 
 
 def latest_run(logdir):

@@ -303,6 +303,8 @@ def _train(cfg, part, chief):
     with tf1.Session(target, config=session_config) as sess, _Interrupt() as interrupt, \
         cluster.guard(cfg.cluster):
       step = _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver)
+      if chief:
+        _start_history(cfg, latest, warm, step)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
                        _Collapse(), best_saver) if chief else None
       if best_saver:
@@ -446,6 +448,24 @@ def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver):
   return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))
 
 
+def _start_history(cfg, latest, warm, step):
+  """The logdir's runs.HISTORY from `step` on: a resumed run's own up to its checkpoint (a
+  resume from an older one evaluates the later steps again), a new run's from --init_from
+  (`warm`), where the line of weights it goes on with was evaluated."""
+  source = cfg.init_from if warm else cfg.logdir if latest else None
+  rows = runs.read_history(source, until=step) if source else []
+  if rows or os.path.exists(os.path.join(cfg.logdir, runs.HISTORY)):
+    runs.write_history(cfg.logdir, rows)
+
+
+def _record_evaluation(cfg, step, learning_rate, results):
+  """Adds an evaluation of the valid split to the logdir's runs.HISTORY."""
+  rows = runs.read_history(cfg.logdir)
+  rows.append({"step": step, "learning_rate": learning_rate, "bound": results.get("bound"),
+               "kl": results.get("kl"), "generation": results.get("generation")})
+  runs.write_history(cfg.logdir, rows)
+
+
 def _loop(sess, graph, gen_per_image, data, step, cfg, chief, interrupt):
   """Trains from `step` to data.last_step; returns the step reached. `chief`: a _Chief on the
   chief, which writes what is due after each step; None on the other tasks. `interrupt`: the
@@ -511,6 +531,7 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
       results = evaluate.evaluate(sess, graph, data.valid, cfg.model, cfg.batch_size,
                                   cfg.progress_secs)
     _log_evaluation(results, step, chief.writer)
+    _record_evaluation(cfg, step, values.schedule["schedule/learning_rate"], results)
     if chief.best_saver:
       stop = _keep_best(sess, graph, chief.best_saver, results["bound"], step, cfg)
   if step % cfg.checkpoint_every == 0 or step == last_step or stop:
@@ -527,6 +548,7 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
   if best is None or bound < best["bound"]:
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
     write_hparams(cfg._replace(logdir=folder))
+    runs.write_history(folder, runs.read_history(cfg.logdir, until=step))
     best = {"bound": float(bound), "step": step}
     fileio.write_json(os.path.join(folder, runs.BEST_JSON), best)
   return _patience_spent(cfg, step, best)

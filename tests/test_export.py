@@ -214,11 +214,46 @@ def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tm
   assert export.export(str(first / train.BEST), exported)[1] == 2
   with open(os.path.join(exported, runs.BEST_JSON)) as f:
     assert json.load(f) == {"bound": 4.0, "step": 2}
+  # Each evaluation's bound, KL and generation loss, as the logged line has them.
+  history = runs.read_history(str(first))
+  assert [(r["step"], r["bound"]) for r in history] == [(1, 5.0), (2, 4.0)]
+  assert all(r["learning_rate"] == pytest.approx(MNIST.learning_rate) and r["kl"] > 0
+             and r["generation"] > 0 for r in history)
+  assert runs.read_history(str(first / train.BEST)) == history
+  assert runs.read_history(exported) == history
 
   on = tmp_path / "on"
   assert _continue(exported, on, max_steps=6, eval_every=1, patience=2) == 4
   with open(on / train.BEST / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 4.0, "step": 2}
+  # The run from the export goes on with the history of the weights it started from.
+  assert [(r["step"], r["bound"]) for r in runs.read_history(str(on))] == [
+      (1, 5.0), (2, 4.0), (3, 4.5), (4, 4.2)]
+  assert runs.read_history(str(on / train.BEST)) == history
   kept, shipped = checkpoint_weights(on / train.BEST), checkpoint_weights(exported)
   for name, value in shipped.items():
     np.testing.assert_array_equal(kept[name], value, err_msg=name)
+
+
+def test_a_resumed_run_forgets_the_evaluations_after_its_checkpoint(tmp_path):
+  data_dir = make_mnist(tmp_path / "mnist")
+  config = dict(model=MNIST, dataset="mnist", data_dir=data_dir, split="train",
+                crop_size=None, cache_dir=None, epochs=2, batch_size=4, max_steps=2, seed=0,
+                logdir=str(tmp_path / "run"), checkpoint_every=100, keep_checkpoints=1,
+                image_every=100, eval_every=2, progress_secs=0.0, device="cpu")
+  train.train(train.RunConfig(**config))
+  # A run killed after evaluating step 5 but before its checkpoint there.
+  rows = runs.read_history(config["logdir"]) + [
+      {"step": 5, "learning_rate": 1e-3, "bound": 1.0, "kl": None, "generation": None}]
+  runs.write_history(config["logdir"], rows)
+  assert runs.read_history(config["logdir"]) == rows
+  assert runs.read_history(config["logdir"], until=4) == rows[:-1]
+  config["max_steps"] = 4
+  train.train(train.RunConfig(**config))
+  assert [r["step"] for r in runs.read_history(config["logdir"])] == [2, 4]
+
+
+def test_a_history_that_does_not_read_is_one_line_naming_it(tmp_path):
+  (tmp_path / runs.HISTORY).write_text("step,learning_rate,bound,kl,generation\n2,x,1,,\n")
+  with pytest.raises(fileio.UserError, match="cannot read %s" % (tmp_path / runs.HISTORY)):
+    runs.read_history(str(tmp_path))

@@ -11,6 +11,7 @@ import tensorflow as tf
 from draw_color import images
 from draw_color import main
 from draw_color import plot
+from draw_color import runs
 from draw_color.fileio import UserError
 from fakes import run_main
 
@@ -165,3 +166,28 @@ def test_a_bernoulli_run_without_its_total_still_plots(tmp_path):
   path = plot.plot(plot.PlotConfig([str(tmp_path / "a")], str(tmp_path / "a.png"), 1))
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_export_plots_the_valid_history_of_its_line_of_weights(tmp_path, monkeypatch):
+  pytest.importorskip("matplotlib")
+  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+  figures = []
+  monkeypatch.setattr(pyplot, "close", figures.append)
+  shipped = tmp_path / "pretrained" / "mnist"
+  os.makedirs(shipped)
+  with open(shipped / "hparams.json", "w") as f:
+    json.dump({"model": {"loss": "bernoulli"}}, f)
+  # No event files; an early evaluation of the line knew only its bound.
+  (shipped / runs.HISTORY).write_text("step,learning_rate,bound,kl,generation\n"
+                                      "10,0.001,100.5,,\n20,0.0003,90.0,30.0,60.0\n")
+  plot.plot(plot.PlotConfig([str(shipped)], str(tmp_path / "h.png"), 1, references=(80.0,)))
+  titles = [ax.get_title() for ax in figures[0].axes if ax.axison]
+  assert titles == [plot.BOUND_PANEL[0], "generation loss per image", "KL per image (nats)"]
+  bound = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+           for line in figures[0].axes[0].get_lines()}
+  assert bound["mnist (valid)"] == ([10, 20], [100.5, 90.0])
+  kl = figures[0].axes[2].get_lines()[0]
+  assert list(kl.get_xdata()) == [20] and list(kl.get_ydata()) == [30.0]
+  (legend,) = figures[0].legends
+  assert [t.get_text() for t in legend.get_texts()] == [
+      "mnist", "valid split", "reference bounds 80"]
