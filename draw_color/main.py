@@ -186,12 +186,14 @@ flags.DEFINE_integer("bench_repeats", 5, "Timed runs of each measurement (median
                      lower_bound=1)
 flags.DEFINE_string("bench_json", "bench.json", "Where the benchmark results go as JSON.")
 
-# Plots (--mode=plot): curves from the event files of one or more runs.
+# Plots (--mode=plot): curves from the event files and valid histories of one or more runs.
 flags.DEFINE_list("plot_logdirs", None, "Comma-separated run folders whose curves --mode=plot "
                   "draws, one colour each (default: --logdir).")
 flags.DEFINE_string("plot_file", "curves.png", "Where --mode=plot writes the PNG.")
 flags.DEFINE_list("plot_references", [], "Bounds in nats (e.g. a paper's) that --mode=plot "
                   "draws as lines beside the curves of runs with --loss=bernoulli.")
+flags.DEFINE_list("plot_reference_points", [], "STEP:NATS bounds (e.g. reproductions' at "
+                  "given epochs) that --mode=plot marks beside the bound curves.")
 flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the training curves "
                      "(1: none).", lower_bound=1)
 
@@ -272,6 +274,15 @@ def _finite_numbers(values):
 flags.register_validator(
     "plot_references", _finite_numbers,
     message="--plot_references takes numbers, e.g. 80.97,87.40")
+def _step_bound_pairs(values):
+  """Whether each string is STEP:NATS, two finite numbers, the step not negative."""
+  pairs = [v.split(":") for v in values]
+  return all(len(p) == 2 and _finite_numbers(p) and float(p[0]) >= 0 for p in pairs)
+
+
+flags.register_validator(
+    "plot_reference_points", _step_bound_pairs,
+    message="--plot_reference_points takes STEP:NATS pairs, e.g. 78200:90,234600:82")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -390,7 +401,9 @@ def plot_config_from_flags():
   """FLAGS -> one immutable plot.PlotConfig."""
   return plot.PlotConfig(logdirs=FLAGS.plot_logdirs or [FLAGS.logdir], path=FLAGS.plot_file,
                          smooth=FLAGS.plot_smooth,
-                         references=tuple(float(v) for v in FLAGS.plot_references))
+                         references=tuple(float(v) for v in FLAGS.plot_references),
+                         reference_points=tuple(tuple(float(x) for x in v.split(":"))
+                                                for v in FLAGS.plot_reference_points))
 
 
 def quiet_tensorflow():

@@ -28,8 +28,10 @@ PlotConfig = collections.namedtuple(
         "smooth",  # Steps in the moving average of the training curves; 1 for none.
         "references",  # Bounds (nats) drawn as horizontal lines in the bound panel, e.g. a
         #                paper's; () for none.
+        "reference_points",  # (step, bound) marked in the bound panel, e.g. reproductions'
+        #                      bounds after some epochs; () for none.
     ],
-    defaults=((),))
+    defaults=((), ()))
 
 # (panel title, training tag or None, valid tag): what train.py writes. A panel is drawn when
 # some run has one of its tags: the last five only where runs evaluated the valid split.
@@ -157,6 +159,9 @@ def plot(config):
     if panel == BOUND_PANEL:
       for bound in config.references:
         ax.axhline(bound, color="grey", linestyle=":", label="reference %g" % bound)
+      for step, bound in config.reference_points:
+        ax.plot([step], [bound], "x", color="black", markersize=9,
+                label="reference %g at step %d" % (bound, step))
       # The first steps' bound is several times the last: show where the runs still differ.
       if ax.get_lines():
         lowest = min(min(line.get_ydata()) for line in ax.get_lines())
@@ -177,6 +182,10 @@ def plot(config):
   if any(bernoulli) and config.references:
     keys.append(Line2D([], [], color="grey", linestyle=":", label="reference bounds %s"
                        % ", ".join("%g" % b for b in config.references)))
+  if any(bernoulli) and config.reference_points:
+    keys.append(Line2D([], [], color="black", marker="x", linestyle="", label=(
+        "reference points " + ", ".join("%g at step %d" % (b, s)
+                                        for s, b in config.reference_points))))
   legend_rows = -(-len(keys) // cols)
   height = figure.get_figheight()
   figure.tight_layout(rect=(0, (LEGEND_ROW_INCHES * legend_rows + 0.1) / height, 1, 1))

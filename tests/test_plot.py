@@ -152,6 +152,15 @@ def test_cli_refuses_references_that_are_not_numbers():
   assert "--plot_references takes numbers" in refused.stderr
 
 
+def test_cli_refuses_reference_points_that_are_not_step_and_bound():
+  assert main._step_bound_pairs(["78200:90", "0:82.5", "1e3:1e2"])
+  for bad in (["78200"], ["78200:90:1"], ["-1:90"], ["a:90"], ["78200:nan"], ["1:2", "3"]):
+    assert not main._step_bound_pairs(bad), bad
+  refused = run_main("--mode=plot", "--plot_reference_points=78200")
+  assert refused.returncode != 0 and "Traceback" not in refused.stderr
+  assert "--plot_reference_points takes STEP:NATS pairs" in refused.stderr
+
+
 def test_references_are_any_finite_number_float_reads():
   assert main._finite_numbers(["80.97", "1e2", "-3", "87"])
   for bad in (["80.97", "eighty"], ["nan"], ["inf"], ["1,5"]):
@@ -180,14 +189,16 @@ def test_an_export_plots_the_valid_history_of_its_line_of_weights(tmp_path, monk
   # No event files; an early evaluation of the line knew only its bound.
   (shipped / runs.HISTORY).write_text("step,learning_rate,bound,kl,generation\n"
                                       "10,0.001,100.5,,\n20,0.0003,90.0,30.0,60.0\n")
-  plot.plot(plot.PlotConfig([str(shipped)], str(tmp_path / "h.png"), 1, references=(80.0,)))
+  plot.plot(plot.PlotConfig([str(shipped)], str(tmp_path / "h.png"), 1, references=(80.0,),
+                            reference_points=((30, 85.0),)))
   titles = [ax.get_title() for ax in figures[0].axes if ax.axison]
   assert titles == [plot.BOUND_PANEL[0], "generation loss per image", "KL per image (nats)"]
   bound = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
            for line in figures[0].axes[0].get_lines()}
   assert bound["mnist (valid)"] == ([10, 20], [100.5, 90.0])
+  assert bound["reference 85 at step 30"] == ([30], [85.0])
   kl = figures[0].axes[2].get_lines()[0]
   assert list(kl.get_xdata()) == [20] and list(kl.get_ydata()) == [30.0]
   (legend,) = figures[0].legends
   assert [t.get_text() for t in legend.get_texts()] == [
-      "mnist", "valid split", "reference bounds 80"]
+      "mnist", "valid split", "reference bounds 80", "reference points 85 at step 30"]
