@@ -125,14 +125,17 @@ flags.DEFINE_string("subset_dir", "data/celeba_subset", "--mode=subset: the fold
 flags.DEFINE_string("cache_dir", None,
                     "Where the decoded uint8 cache goes (default: DATA_DIR/cache or ~/.cache).")
 
-# Training: Adam with each gradient clipped on its own, as the original.
+# Training: Adam with each gradient clipped on its own, as the original (or --clip_by=global).
 flags.DEFINE_integer("epochs", 10, "Passes over the split.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 64, "Images per step (the last partial batch is kept).",
                      lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0)
 flags.DEFINE_float("beta1", 0.5, "Adam beta1.", lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("clip", 5.0, "Each gradient tensor is clipped to this norm.",
-                   lower_bound=0.0)
+flags.DEFINE_float("clip", 5.0, "Each gradient tensor is clipped to this norm (see "
+                   "--clip_by).", lower_bound=0.0)
+flags.DEFINE_enum("clip_by", "tensor", ["tensor", "global"], "tensor: each gradient clipped to "
+                  "--clip on its own, as the original; global: all scaled together to a norm "
+                  "of at most --clip, as the reproductions of the MNIST bounds (a departure).")
 flags.DEFINE_integer("lr_decay_steps", 0, "The learning rate falls by --lr_decay_rate every "
                      "this many steps, smoothly (0: constant).", lower_bound=0)
 flags.DEFINE_float("lr_decay_rate", 0.5, "Factor of the learning rate's decay per "
@@ -356,7 +359,7 @@ def model_config_from_flags():
       latent_size=FLAGS.latent_size, hidden_size=FLAGS.hidden_size, read_n=FLAGS.read_n,
       write_n=FLAGS.write_n, read_attn=FLAGS.read_attn, write_attn=FLAGS.write_attn,
       compat=FLAGS.compat, loss=FLAGS.loss, learning_rate=FLAGS.learning_rate,
-      beta1=FLAGS.beta1, clip=FLAGS.clip, vaegan_gamma=FLAGS.vaegan_gamma,
+      beta1=FLAGS.beta1, clip=FLAGS.clip, clip_by=FLAGS.clip_by, vaegan_gamma=FLAGS.vaegan_gamma,
       vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels,
       pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
       lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,

@@ -52,7 +52,7 @@ ModelConfig = collections.namedtuple(
         # The fields marked "training" are objectives.py's; build_draw does not read them.
         "learning_rate",  # training: Adam step size.
         "beta1",  # training: Adam beta1.
-        "clip",  # training: each gradient tensor is clipped to this norm on its own.
+        "clip",  # training: the gradients' norm bound (see clip_by).
         "vaegan_gamma",  # training, vaegan: weight of the feature loss against the GAN loss in
         #                  the decoder's objective.
         "vaegan_layer",  # vaegan: the discriminator convolution (1-4) whose features are compared.
@@ -79,11 +79,13 @@ ModelConfig = collections.namedtuple(
         #                  minibatch standard deviation); False is the paper's.
         "write_sigma_floor",  # the write filters' sigma is at least this fraction of their
         #                       spacing delta; 0 (none) is the paper's.
+        "clip_by",  # training: "tensor", each gradient clipped to `clip` on its own (the
+        #             original's), or "global", all scaled together to a norm of at most it.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
               1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, "", 0.0, True,
-              False, 0.0))
+              False, 0.0, "tensor"))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

@@ -14,7 +14,8 @@ so that every way of training takes one device's step.
 
 l2, gaussian, bernoulli (`minimize`): one objective, gen_loss + kl_weight * latent_loss (the
 paper's eq. 12 loss L = L^x + L^z, with the KL annealed by --kl_warmup), and one Adam step on
-all variables, each gradient clipped to norm --clip on its own (as the original).
+all variables, each gradient clipped to norm --clip on its own (as the original; or all of them
+together, --clip_by=global).
 
 vaegan (`minimize_vaegan`; Larsen et al. 2015, arXiv 1512.09300): three optimisers (the
 paper's algorithm 1; Adam, or RMSProp as the authors' code), each on its own variables, all
@@ -78,16 +79,27 @@ def gradients(objective, variables):
   return tf1.gradients(objective, variables, gate_gradients=True)
 
 
+def clip(grads_and_vars, config):
+  """[(gradient, variable)] of the variables that get a gradient, clipped as config.clip_by
+  says: each to norm config.clip on its own ("tensor", as the original), or all scaled by one
+  factor so that their global norm is at most config.clip ("global", as the reproductions
+  that report MNIST bounds clip, Blocks' StepClipping)."""
+  pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+  if config.clip_by == "global":
+    clipped, _ = tf.clip_by_global_norm([g for g, _ in pairs], config.clip)
+    return list(zip(clipped, [v for _, v in pairs]))
+  return [(tf.clip_by_norm(g, config.clip), v) for g, v in pairs]
+
+
 def adam_step(grads_and_vars, config, learning_rate, global_step):
-  """The update of every loss but vaegan: Adam, each gradient clipped to norm config.clip on
-  its own (as the original), then the global step + 1. Returns the op.
+  """The update of every loss but vaegan: Adam on the gradients clipped (clip), then the
+  global step + 1. Returns the op.
 
   Built once per graph, outside any name scope, so the slots are `VAR/Adam`, `VAR/Adam_1`
   and `beta1_power`, `beta2_power` however many devices computed the gradients.
   """
   optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=config.beta1)
-  clipped = [(tf.clip_by_norm(g, config.clip), v) for g, v in grads_and_vars if g is not None]
-  return optimizer.apply_gradients(clipped, global_step=global_step)
+  return optimizer.apply_gradients(clip(grads_and_vars, config), global_step=global_step)
 
 
 def _scheduled(draw, config):
@@ -168,8 +180,7 @@ def minimize_vaegan(draw, adversary, config):
     # The schedule's learning rate, so --lr_decay_steps holds here as for the other losses.
     optimizer = _vaegan_optimizer(cfg, draw.learning_rate, name)
     grads = optimizer.compute_gradients(loss, var_list=variables)
-    steps.append((optimizer, [(tf.clip_by_norm(g, cfg.clip), v) for g, v in grads
-                              if g is not None], update))
+    steps.append((optimizer, clip(grads, cfg), update))
   # Every gradient before any update, so all three come from the same parameters.
   def apply(optimizer, grads):
     with tf1.name_scope(optimizer.get_name() + "/"):  # inside a cond too, for stable names

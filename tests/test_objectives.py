@@ -39,8 +39,9 @@ def test_training_step_changes_weights_and_steps_lower_the_loss():
   assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
 
 
-def test_one_step_is_adam_on_each_gradient_clipped_on_its_own():
-  config = TINY._replace(clip=0.05, learning_rate=0.01, beta1=0.5)
+@pytest.mark.parametrize("clip_by", ["tensor", "global"])
+def test_one_step_is_adam_on_the_gradients_clipped_each_or_together(clip_by):
+  config = TINY._replace(clip=0.05, learning_rate=0.01, beta1=0.5, clip_by=clip_by)
   images = np.random.default_rng(8).random((3, 8, 8, 3)).astype(np.float32)
   with tf.Graph().as_default():
     tf1.set_random_seed(0)
@@ -54,9 +55,11 @@ def test_one_step_is_adam_on_each_gradient_clipped_on_its_own():
       after = sess.run(variables)
       assert sess.run(d.global_step) == 1
   clipped = 0
+  # "global": one factor for all, from the norm of every gradient together.
+  whole = np.sqrt(sum(np.sum(g.astype(np.float64)**2) for g in grads))
   for w0, w1, g in zip(before, after, grads):
     g = g.astype(np.float64)
-    norm = np.sqrt(np.sum(g**2))
+    norm = np.sqrt(np.sum(g**2)) if clip_by == "tensor" else whole
     clipped += norm > config.clip
     g = g * min(1.0, config.clip / norm)
     # Adam's first step (Kingma & Ba, as TensorFlow writes it): m = (1 - b1) g,
