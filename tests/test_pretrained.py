@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from draw_color import evaluate
+from draw_color import runs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(REPO_ROOT, "pretrained")
@@ -50,3 +51,14 @@ def test_readme_table_quotes_the_shipped_test_bound(name):
   assert rows, "no README table row names pretrained/%s" % name
   assert any("%.2f" % results["bound"] in row and "{:,}".format(results["step"]) in row
              for row in rows), rows
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_shipped_history_ends_at_the_shipped_weights(name):
+  """valid_history.csv (the README's MNIST figure) is the line of these weights: its last
+  evaluation is theirs, as valid.json has it, and its steps only go forward."""
+  history = runs.read_history(os.path.join(PRETRAINED, name))
+  best = runs.read_best(os.path.join(PRETRAINED, name))
+  steps = [row["step"] for row in history]
+  assert steps == sorted(set(steps)) and steps[-1] == best["step"] == shipped(name)["step"]
+  assert history[-1]["bound"] == pytest.approx(best["bound"], abs=1e-4)
