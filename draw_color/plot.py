@@ -117,6 +117,24 @@ def moving_average(values, window):
   return (sums[ends] - sums[starts]) / (ends - starts)
 
 
+def stages(history):
+  """[(step, learning rate)] of a runs.HISTORY: where each stage of the line of weights went
+  on at a new learning rate, at the evaluation it went on from (the last one at the rate
+  before; a stage starts from an evaluated best)."""
+  found = []
+  for before, row in zip(history, history[1:]):
+    if None not in (before["learning_rate"], row["learning_rate"]) and (
+        row["learning_rate"] != before["learning_rate"]):
+      found.append((before["step"], row["learning_rate"]))
+  return found
+
+
+def _rate(rate):
+  """A learning rate as the flags write it: 3e-4, 1e-3, 2.5e-5 (4 digits at most)."""
+  mantissa, exponent = ("%.3e" % rate).split("e")
+  return "%ge%d" % (float(mantissa), int(exponent))
+
+
 def plot(config):
   """Writes the curves of config.logdirs to config.path; returns the path."""
   try:
@@ -127,6 +145,7 @@ def plot(config):
     raise fileio.UserError("--mode=plot needs matplotlib (%s): pip install -e '.[plot]', or "
                            ".venv/bin/pip install matplotlib" % e)
   curves = [read_scalars(d) for d in config.logdirs]
+  changes = [stages(runs.read_history(d)) for d in config.logdirs]
   empty = [d for d, c in zip(config.logdirs, curves) if not c]
   if empty:
     raise fileio.UserError("no training curves in %s: it holds no events.out.tfevents.* "
@@ -166,6 +185,13 @@ def plot(config):
       if ax.get_lines():
         lowest = min(min(line.get_ydata()) for line in ax.get_lines())
         ax.set_ylim(0.95 * lowest, BOUND_ZOOM * lowest)
+      # Where a line of weights went on at another learning rate, with that rate.
+      for run_changes, colour, bernoulli_run in zip(changes, colours, bernoulli):
+        for step, rate in run_changes if bernoulli_run else ():
+          ax.axvline(step, color=colour, linestyle="-.", linewidth=0.8, alpha=0.6)
+          ax.annotate(_rate(rate), (step, 1.0), xycoords=("data", "axes fraction"),
+                      xytext=(2, -2), textcoords="offset points", rotation=90, va="top",
+                      fontsize="x-small", color=colour)
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
@@ -182,6 +208,9 @@ def plot(config):
   if any(bernoulli) and config.references:
     keys.append(Line2D([], [], color="grey", linestyle=":", label="reference bounds %s"
                        % ", ".join("%g" % b for b in config.references)))
+  if any(c and b for c, b in zip(changes, bernoulli)):
+    keys.append(Line2D([], [], color="black", linestyle="-.", linewidth=0.8,
+                       label="went on at the learning rate written beside it"))
   if any(bernoulli) and config.reference_points:
     keys.append(Line2D([], [], color="black", marker="x", linestyle="", label=(
         "reference points " + ", ".join("%g at step %d" % (b, s)

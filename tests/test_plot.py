@@ -197,8 +197,21 @@ def test_an_export_plots_the_valid_history_of_its_line_of_weights(tmp_path, monk
            for line in figures[0].axes[0].get_lines()}
   assert bound["mnist (valid)"] == ([10, 20], [100.5, 90.0])
   assert bound["reference 85 at step 30"] == ([30], [85.0])
+  # The second evaluation came from a stage at 3e-4 that went on from the first.
+  marks = [line for line in figures[0].axes[0].get_lines() if line.get_linestyle() == "-."]
+  assert [list(line.get_xdata()) for line in marks] == [[10, 10]]
+  assert [t.get_text() for t in figures[0].axes[0].texts] == ["3e-4"]
   kl = figures[0].axes[2].get_lines()[0]
   assert list(kl.get_xdata()) == [20] and list(kl.get_ydata()) == [30.0]
   (legend,) = figures[0].legends
   assert [t.get_text() for t in legend.get_texts()] == [
-      "mnist", "valid split", "reference bounds 80", "reference points 85 at step 30"]
+      "mnist", "valid split", "reference bounds 80",
+      "went on at the learning rate written beside it", "reference points 85 at step 30"]
+
+
+def test_stages_are_where_the_learning_rate_changes_and_rates_read_as_flags():
+  rows = [{"step": s, "learning_rate": r} for s, r in
+          ((5, 1e-3), (10, 1e-3), (12, 3e-4), (14, None), (16, 3e-4), (18, 9.99999975e-06))]
+  assert plot.stages(rows) == [(10, 3e-4), (16, 9.99999975e-06)]
+  assert [plot._rate(r) for r in (3e-4, 1e-3, 2.5e-5, 9.99999975e-06)] == [  # pylint: disable=protected-access
+      "3e-4", "1e-3", "2.5e-5", "1e-5"]
