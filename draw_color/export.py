@@ -4,9 +4,10 @@
 The folder gets the model's variables and the global step (what the evaluation graph
 has), the run's hparams.json (unchanged but for its data folder, where one is given: a run
 records the folder it trained from, often a path of its own machine, and eval, gif and
-sample of the export read there unless told another) and, from a run's best/ folder, its valid.json (the
-valid bound of those weights), which a run from the export starts its own best/ with, and
-the valid history of the line of weights (runs.HISTORY), which a run from it goes on with.
+sample of the export read there unless told another) and, from a run's best/ folder, its
+valid.json (the valid bound of those weights), which a run from the export starts its own
+best/ with, and the valid history of the line of weights (runs.HISTORY), which a run from
+it goes on with.
 Adam's two slots per variable (two thirds of a training checkpoint) and the VAE/GAN
 discriminator are left behind: nothing but training needs them: a folder exported this way
 does not resume its run, though a new run can start from it (--init_from).

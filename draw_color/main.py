@@ -277,6 +277,8 @@ def _finite_numbers(values):
 flags.register_validator(
     "plot_references", _finite_numbers,
     message="--plot_references takes numbers, e.g. 80.97,87.40")
+
+
 def _step_bound_pairs(values):
   """Whether each string is STEP:NATS, two finite numbers, the step not negative."""
   pairs = [v.split(":") for v in values]

@@ -61,7 +61,7 @@ def read_scalars(logdir):
   """
   scalars = collections.defaultdict(dict)
   for row in runs.read_history(logdir):
-    for field in ("bound", "kl", "generation"):
+    for field in runs.HISTORY_RESULTS:
       if row[field] is not None:
         scalars["valid/" + field][row["step"]] = row[field]
   for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):

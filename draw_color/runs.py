@@ -26,8 +26,10 @@ BEST_JSON = "valid.json"
 # whose machines and event files may be long gone. Training keeps it beside its checkpoints
 # and in best/; --mode=export takes it along; --mode=plot draws it.
 HISTORY = "valid_history.csv"
+# What evaluate.evaluate measured of the valid split, as it names them.
+HISTORY_RESULTS = ("bound", "kl", "generation")
 # learning_rate: the step's (after lr_decay_*); a field not known is left empty.
-HISTORY_FIELDS = ("step", "learning_rate", "bound", "kl", "generation")
+HISTORY_FIELDS = ("step", "learning_rate") + HISTORY_RESULTS
 
 
 Graph = collections.namedtuple(
@@ -198,13 +200,20 @@ def read_history(folder, until=None):
 
 def write_history(folder, rows):
   """Writes `rows` (read_history's) as `folder`'s HISTORY, atomically."""
-  # The learning rate to 6 digits: it is float32 in the graph (1e-5 reads 9.99999975e-06).
-  formats = {"step": lambda v: str(int(v)), "learning_rate": lambda v: "%.6g" % v}
-  cells = lambda row: ["" if row.get(k) is None else formats.get(k, lambda v: repr(float(v)))(
-      row[k]) for k in HISTORY_FIELDS]
-  fileio.write_text(os.path.join(folder, HISTORY),
-                    "".join(",".join(line) + "\n" for line in
-                            [HISTORY_FIELDS] + [cells(row) for row in rows]))
+  lines = [",".join(HISTORY_FIELDS)] + [",".join(_history_cell(k, row.get(k))
+                                                  for k in HISTORY_FIELDS) for row in rows]
+  fileio.write_text(os.path.join(folder, HISTORY), "".join(line + "\n" for line in lines))
+
+
+def _history_cell(field, value):
+  """`value` of `field` as HISTORY writes it: empty where unknown, the step an integer, the
+  learning rate to 6 digits (it is float32 in the graph: 1e-5 reads 9.99999975e-06), the
+  rest as Python reads them back exactly."""
+  if value is None:
+    return ""
+  if field == "step":
+    return str(int(value))
+  return "%.6g" % value if field == "learning_rate" else repr(float(value))
 
 
 def latest_run(logdir):

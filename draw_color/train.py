@@ -461,8 +461,8 @@ def _start_history(cfg, latest, warm, step):
 def _record_evaluation(cfg, step, learning_rate, results):
   """Adds an evaluation of the valid split to the logdir's runs.HISTORY."""
   rows = runs.read_history(cfg.logdir)
-  rows.append({"step": step, "learning_rate": learning_rate, "bound": results.get("bound"),
-               "kl": results.get("kl"), "generation": results.get("generation")})
+  rows.append(dict({k: results.get(k) for k in runs.HISTORY_RESULTS}, step=step,
+                   learning_rate=learning_rate))
   runs.write_history(cfg.logdir, rows)
 
 
