@@ -195,8 +195,11 @@ flags.DEFINE_list("plot_logdirs", None, "Comma-separated run folders whose curve
 flags.DEFINE_string("plot_file", "curves.png", "Where --mode=plot writes the PNG.")
 flags.DEFINE_list("plot_references", [], "Bounds in nats (e.g. a paper's) that --mode=plot "
                   "draws as lines beside the curves of runs with --loss=bernoulli.")
-flags.DEFINE_list("plot_reference_points", [], "STEP:NATS bounds (e.g. reproductions' at "
-                  "given epochs) that --mode=plot marks beside the bound curves.")
+flags.DEFINE_list("plot_reference_points", [], "X:NATS bounds (e.g. reproductions' after some "
+                  "epochs) that --mode=plot marks beside the bound curves, X a step, or an "
+                  "epoch with --plot_epoch_steps.")
+flags.DEFINE_integer("plot_epoch_steps", 0, "Steps in an epoch, for --mode=plot's x axis in "
+                     "epochs (0: in steps).", lower_bound=0)
 flags.DEFINE_integer("plot_smooth", 20, "Steps in the moving average of the training curves "
                      "(1: none).", lower_bound=1)
 
@@ -279,15 +282,16 @@ flags.register_validator(
     message="--plot_references takes numbers, e.g. 80.97,87.40")
 
 
-def _step_bound_pairs(values):
-  """Whether each string is STEP:NATS, two finite numbers, the step not negative."""
+def _x_bound_pairs(values):
+  """Whether each string is X:NATS, two finite numbers, X (a step or an epoch) not negative."""
   pairs = [v.split(":") for v in values]
   return all(len(p) == 2 and _finite_numbers(p) and float(p[0]) >= 0 for p in pairs)
 
 
 flags.register_validator(
-    "plot_reference_points", _step_bound_pairs,
-    message="--plot_reference_points takes STEP:NATS pairs, e.g. 78200:90,234600:82")
+    "plot_reference_points", _x_bound_pairs,
+    message="--plot_reference_points takes X:NATS pairs (X a step, or an epoch with "
+    "--plot_epoch_steps), e.g. 100:90,300:82")
 flags.register_validator("learning_rate", lambda v: v > 0,
                          message="--learning_rate must be positive")
 flags.register_validator("clip", lambda v: v > 0, message="--clip must be positive")
@@ -408,7 +412,8 @@ def plot_config_from_flags():
                          smooth=FLAGS.plot_smooth,
                          references=tuple(float(v) for v in FLAGS.plot_references),
                          reference_points=tuple(tuple(float(x) for x in v.split(":"))
-                                                for v in FLAGS.plot_reference_points))
+                                                for v in FLAGS.plot_reference_points),
+                         epoch_steps=FLAGS.plot_epoch_steps)
 
 
 def quiet_tensorflow():

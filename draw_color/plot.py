@@ -28,10 +28,12 @@ PlotConfig = collections.namedtuple(
         "smooth",  # Steps in the moving average of the training curves; 1 for none.
         "references",  # Bounds (nats) drawn as horizontal lines in the bound panel, e.g. a
         #                paper's; () for none.
-        "reference_points",  # (step, bound) marked in the bound panel, e.g. reproductions'
-        #                      bounds after some epochs; () for none.
+        "reference_points",  # (x, bound) marked in the bound panel, x in the x axis's unit
+        #                      (a step, or an epoch), e.g. reproductions' bounds after some
+        #                      epochs; () for none.
+        "epoch_steps",  # Steps in an epoch, for an x axis in epochs; 0: in steps.
     ],
-    defaults=((), ()))
+    defaults=((), (), 0))
 
 # (panel title, training tag or None, valid tag): what train.py writes. A panel is drawn when
 # some run has one of its tags: the last five only where runs evaluated the valid split.
@@ -47,6 +49,8 @@ PANELS = (("generation loss per image", "loss/generation_per_image", "valid/gene
 BOUND_PANEL = ("negative log-likelihood bound per image (nats)", "loss/total", "valid/bound")
 BOUND_LOSS = "bernoulli"
 BOUND_ZOOM = 1.5  # the bound panel shows up to this times the lowest bound in it
+BOUND_MARGIN = 0.02  # and no more than this fraction above its highest valid bound
+LABEL_GAP = 0.02  # stage labels nearer than this fraction of a panel's width are staggered
 LEGEND_ROW_INCHES = 0.22  # the height of a row of the legend, in "small" type
 
 
@@ -135,6 +139,25 @@ def _rate(rate):
   return "%ge%d" % (float(mantissa), int(exponent))
 
 
+STAGGER_POINTS = 24  # how far down a staggered stage label starts: one label's length
+
+
+def _mark_stages(ax, marks):
+  """Where a line of weights went on at another learning rate: a dash-dot line at each (x,
+  rate, colour) of `marks`, with the rate written down from the top; a label nearer than
+  LABEL_GAP of the panel's width to the one before starts one label lower, so none overlap."""
+  left, right = ax.get_xlim()
+  before, level = None, 0
+  for at, rate, colour in sorted(marks, key=lambda m: m[0]):
+    near = before is not None and (at - before) / (right - left) < LABEL_GAP
+    level = (level + 1) % 2 if near else 0
+    before = at
+    ax.axvline(at, color=colour, linestyle="-.", linewidth=0.8, alpha=0.6)
+    ax.annotate(_rate(rate), (at, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(2, -2 - STAGGER_POINTS * level), textcoords="offset points",
+                rotation=90, va="top", fontsize="x-small", color=colour)
+
+
 def plot(config):
   """Writes the curves of config.logdirs to config.path; returns the path."""
   try:
@@ -162,38 +185,50 @@ def plot(config):
     ax.axis("off")
   run_labels = labels(config.logdirs)
   colours = ["C%d" % (k % 10) for k in range(len(config.logdirs))]
+  unit = "epoch" if config.epoch_steps else "step"
+
+  def x(step):
+    """Where `step` is on the x axis: the step, or the epochs it has trained."""
+    return step / config.epoch_steps if config.epoch_steps else step
+
   for panel, ax in zip(panels, axes):
     title, train_tag, valid_tag = panel
+    valid_values = []
     for k, (scalars, label, colour) in enumerate(zip(curves, run_labels, colours)):
       if panel == BOUND_PANEL and not bernoulli[k]:
         continue  # another loss's total is no bound
       if train_tag in scalars:
         steps = sorted(scalars[train_tag])
-        ax.plot(steps, moving_average([scalars[train_tag][s] for s in steps], config.smooth),
+        ax.plot([x(s) for s in steps],
+                moving_average([scalars[train_tag][s] for s in steps], config.smooth),
                 color=colour, label=label + " (train)")
       if valid_tag in scalars:
         steps = sorted(scalars[valid_tag])
-        ax.plot(steps, [scalars[valid_tag][s] for s in steps], "o--", color=colour,
-                label=label + " (valid)")
+        values = [scalars[valid_tag][s] for s in steps]
+        ax.plot([x(s) for s in steps], values, "o--", color=colour, label=label + " (valid)")
+        valid_values += values
     if panel == BOUND_PANEL:
       for bound in config.references:
         ax.axhline(bound, color="grey", linestyle=":", label="reference %g" % bound)
-      for step, bound in config.reference_points:
-        ax.plot([step], [bound], "x", color="black", markersize=9,
-                label="reference %g at step %d" % (bound, step))
-      # The first steps' bound is several times the last: show where the runs still differ.
+      for at, bound in config.reference_points:
+        ax.plot([at], [bound], "x", color="black", markersize=9,
+                label="reference %g at %s %g" % (bound, unit, at))
+      # The first steps' bound is several times the last: show where the runs still differ,
+      # which is all of the valid curves (they start after the first epochs).
       if ax.get_lines():
         lowest = min(min(line.get_ydata()) for line in ax.get_lines())
-        ax.set_ylim(0.95 * lowest, BOUND_ZOOM * lowest)
-      # Where a line of weights went on at another learning rate, with that rate.
+        marked = valid_values + [bound for _, bound in config.reference_points]
+        top = BOUND_ZOOM * lowest
+        if marked:
+          top = min(top, (1 + BOUND_MARGIN) * max(marked))
+        ax.set_ylim(0.95 * lowest, top)
+      marks = []
       for run_changes, colour, bernoulli_run in zip(changes, colours, bernoulli):
-        for step, rate in run_changes if bernoulli_run else ():
-          ax.axvline(step, color=colour, linestyle="-.", linewidth=0.8, alpha=0.6)
-          ax.annotate(_rate(rate), (step, 1.0), xycoords=("data", "axes fraction"),
-                      xytext=(2, -2), textcoords="offset points", rotation=90, va="top",
-                      fontsize="x-small", color=colour)
+        if bernoulli_run:
+          marks += [(x(step), rate, colour) for step, rate in run_changes]
+      _mark_stages(ax, marks)
     ax.set_title(title)
-    ax.set_xlabel("step")
+    ax.set_xlabel(unit)
     ax.grid(alpha=0.3)
   # One legend for the figure, under the panels, so that it covers no curve: a colour per run,
   # a line style per kind of curve.
@@ -213,8 +248,8 @@ def plot(config):
                        label="went on at the learning rate written beside it"))
   if any(bernoulli) and config.reference_points:
     keys.append(Line2D([], [], color="black", marker="x", linestyle="", label=(
-        "reference points " + ", ".join("%g at step %d" % (b, s)
-                                        for s, b in config.reference_points))))
+        "reference points " + ", ".join("%g at %s %g" % (b, unit, at)
+                                        for at, b in config.reference_points))))
   legend_rows = -(-len(keys) // cols)
   height = figure.get_figheight()
   figure.tight_layout(rect=(0, (LEGEND_ROW_INCHES * legend_rows + 0.1) / height, 1, 1))

@@ -152,13 +152,13 @@ def test_cli_refuses_references_that_are_not_numbers():
   assert "--plot_references takes numbers" in refused.stderr
 
 
-def test_cli_refuses_reference_points_that_are_not_step_and_bound():
-  assert main._step_bound_pairs(["78200:90", "0:82.5", "1e3:1e2"])
+def test_cli_refuses_reference_points_that_are_not_x_and_bound():
+  assert main._x_bound_pairs(["78200:90", "0:82.5", "1e3:1e2"])
   for bad in (["78200"], ["78200:90:1"], ["-1:90"], ["a:90"], ["78200:nan"], ["1:2", "3"]):
-    assert not main._step_bound_pairs(bad), bad
+    assert not main._x_bound_pairs(bad), bad
   refused = run_main("--mode=plot", "--plot_reference_points=78200")
   assert refused.returncode != 0 and "Traceback" not in refused.stderr
-  assert "--plot_reference_points takes STEP:NATS pairs" in refused.stderr
+  assert "--plot_reference_points takes X:NATS pairs" in refused.stderr
 
 
 def test_references_are_any_finite_number_float_reads():
@@ -215,3 +215,35 @@ def test_stages_are_where_the_learning_rate_changes_and_rates_read_as_flags():
   assert plot.stages(rows) == [(10, 3e-4), (16, 9.99999975e-06)]
   assert [plot._rate(r) for r in (3e-4, 1e-3, 2.5e-5, 9.99999975e-06)] == [  # pylint: disable=protected-access
       "3e-4", "1e-3", "2.5e-5", "1e-5"]
+
+
+def test_an_epoch_axis_the_bound_range_of_the_valid_curves_and_staggered_stage_labels(
+    tmp_path, monkeypatch):
+  pytest.importorskip("matplotlib")
+  from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+  figures = []
+  monkeypatch.setattr(pyplot, "close", figures.append)
+  shipped = tmp_path / "mnist"
+  os.makedirs(shipped)
+  with open(shipped / "hparams.json", "w") as f:
+    json.dump({"model": {"loss": "bernoulli"}}, f)
+  # Epochs of 10 steps. Stages at 1e-3 to epoch 2, 3e-4 to 98, 1e-4 to 99, then 3e-5: the
+  # last two changes are 1 epoch apart, under 2% of an axis of 100 epochs.
+  (shipped / runs.HISTORY).write_text(
+      "step,learning_rate,bound,kl,generation\n20,0.001,100.0,,\n30,0.0003,95.0,,\n"
+      "980,0.0003,90.0,,\n990,0.0001,89.0,,\n1000,3e-05,88.0,,\n")
+  plot.plot(plot.PlotConfig([str(shipped)], str(tmp_path / "h.png"), 1, references=(80.0,),
+                            reference_points=((100, 82.0),), epoch_steps=10))
+  (ax,) = [ax for ax in figures[0].axes if ax.axison]
+  assert ax.get_xlabel() == "epoch"
+  lines = {line.get_label(): list(line.get_xdata()) for line in ax.get_lines()}
+  assert lines["mnist (valid)"] == [2, 3, 98, 99, 100]
+  assert lines["reference 82 at epoch 100"] == [100]
+  marks = [line for line in ax.get_lines() if line.get_linestyle() == "-."]
+  assert [list(line.get_xdata()) for line in marks] == [[2, 2], [98, 98], [99, 99]]
+  # The labels run down from the top; the one a single epoch after the one before starts a
+  # label's length lower, the others at the top.
+  assert [(t.get_text(), t.xyann) for t in ax.texts] == [
+      ("3e-4", (2, -2)), ("1e-4", (2, -2)), ("3e-5", (2, -2 - plot.STAGGER_POINTS))]
+  # The valid curve's highest bound, not 1.5 times its lowest (the reference at 80), tops it.
+  np.testing.assert_allclose(ax.get_ylim(), (0.95 * 80, 1.02 * 100))
