@@ -96,13 +96,14 @@ MAX_SETTINGS = 3  # runs that differ in more settings are told apart by their fo
 NOT_SETTINGS = ("data_dir", "init_from")
 
 
-def labels(logdirs):
+def labels(logdirs, leave_out=()):
   """Each run's folder name, followed by the settings in which it differs from the others
-  when they are at most MAX_SETTINGS (more would not fit in a legend)."""
+  when they are at most MAX_SETTINGS (more would not fit in a legend), other than those named
+  in `leave_out`."""
   settings = [_settings(d) for d in logdirs]
   keys = sorted(set().union(*settings))
   differing = [k for k in keys if len({json.dumps(s.get(k)) for s in settings}) > 1
-               and k not in NOT_SETTINGS]
+               and k not in NOT_SETTINGS + tuple(leave_out)]
   if len(differing) > MAX_SETTINGS:
     differing = []
   found = []
@@ -183,7 +184,9 @@ def plot(config):
   axes = axes.ravel()
   for ax in axes[len(panels):]:
     ax.axis("off")
-  run_labels = labels(config.logdirs)
+  # A line of weights trained in stages is at its last stage's learning rate: the stage marks
+  # tell the rates, not the legend.
+  run_labels = labels(config.logdirs, ("learning_rate",) if any(changes) else ())
   colours = ["C%d" % (k % 10) for k in range(len(config.logdirs))]
   unit = "epoch" if config.epoch_steps else "step"
 

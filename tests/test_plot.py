@@ -65,6 +65,8 @@ def test_labels_name_each_run_by_the_settings_that_differ(tmp_path):
   with open(many / "hparams.json", "w") as f:  # differs in 4 settings: the folder alone
     json.dump({"model": {"compat": "x", "hidden_size": 9, "a": 1, "b": 2}}, f)
   assert plot.labels([str(tmp_path / "paper_run"), str(many)]) == ["paper_run", "many"]
+  assert plot.labels([str(tmp_path / "paper_run"), str(tmp_path / "original_run")],
+                     leave_out=("compat",)) == ["paper_run", "original_run"]
 
 
 def test_moving_average():
@@ -232,12 +234,24 @@ def test_an_epoch_axis_the_bound_range_of_the_valid_curves_and_staggered_stage_l
   (shipped / runs.HISTORY).write_text(
       "step,learning_rate,bound,kl,generation\n20,0.001,100.0,,\n30,0.0003,95.0,,\n"
       "980,0.0003,90.0,,\n990,0.0001,89.0,,\n1000,3e-05,88.0,,\n")
-  plot.plot(plot.PlotConfig([str(shipped)], str(tmp_path / "h.png"), 1, references=(80.0,),
-                            reference_points=((100, 82.0),), epoch_steps=10))
+  # A second line of weights, at one rate throughout, differs in the rate and the attention.
+  other = tmp_path / "other"
+  os.makedirs(other)
+  with open(other / "hparams.json", "w") as f:
+    json.dump({"model": {"loss": "bernoulli", "learning_rate": 1e-3, "read_attn": False}}, f)
+  with open(shipped / "hparams.json", "w") as f:
+    json.dump({"model": {"loss": "bernoulli", "learning_rate": 3e-5, "read_attn": True}}, f)
+  (other / runs.HISTORY).write_text("step,learning_rate,bound,kl,generation\n20,0.001,99.0,,\n")
+  plot.plot(plot.PlotConfig([str(shipped), str(other)], str(tmp_path / "h.png"), 1,
+                            references=(80.0,), reference_points=((100, 82.0),),
+                            epoch_steps=10))
   (ax,) = [ax for ax in figures[0].axes if ax.axison]
+  # The stage marks tell the rates: the legend names the runs by the other difference.
+  assert [t.get_text() for t in figures[0].legends[0].get_texts()][:2] == [
+      "mnist: read_attn=True", "other: read_attn=False"]
   assert ax.get_xlabel() == "epoch"
   lines = {line.get_label(): list(line.get_xdata()) for line in ax.get_lines()}
-  assert lines["mnist (valid)"] == [2, 3, 98, 99, 100]
+  assert lines["mnist: read_attn=True (valid)"] == [2, 3, 98, 99, 100]
   assert lines["reference 82 at epoch 100"] == [100]
   marks = [line for line in ax.get_lines() if line.get_linestyle() == "-."]
   assert [list(line.get_xdata()) for line in marks] == [[2, 2], [98, 98], [99, 99]]
