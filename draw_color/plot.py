@@ -51,6 +51,7 @@ BOUND_LOSS = "bernoulli"
 BOUND_ZOOM = 1.5  # the bound panel shows up to this times the lowest bound in it
 BOUND_MARGIN = 0.02  # and no more than this fraction above its highest valid bound
 LABEL_GAP = 0.02  # stage labels nearer than this fraction of a panel's width are staggered
+STAGGER_POINTS = 24  # how far down a staggered stage label starts: one label's length
 LEGEND_ROW_INCHES = 0.22  # the height of a row of the legend, in "small" type
 
 
@@ -138,9 +139,6 @@ def _rate(rate):
   """A learning rate as the flags write it: 3e-4, 1e-3, 2.5e-5 (4 digits at most)."""
   mantissa, exponent = ("%.3e" % rate).split("e")
   return "%ge%d" % (float(mantissa), int(exponent))
-
-
-STAGGER_POINTS = 24  # how far down a staggered stage label starts: one label's length
 
 
 def _mark_stages(ax, marks):

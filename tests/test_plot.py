@@ -227,8 +227,6 @@ def test_an_epoch_axis_the_bound_range_of_the_valid_curves_and_staggered_stage_l
   monkeypatch.setattr(pyplot, "close", figures.append)
   shipped = tmp_path / "mnist"
   os.makedirs(shipped)
-  with open(shipped / "hparams.json", "w") as f:
-    json.dump({"model": {"loss": "bernoulli"}}, f)
   # Epochs of 10 steps. Stages at 1e-3 to epoch 2, 3e-4 to 98, 1e-4 to 99, then 3e-5: the
   # last two changes are 1 epoch apart, under 2% of an axis of 100 epochs.
   (shipped / runs.HISTORY).write_text(
