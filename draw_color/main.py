@@ -140,6 +140,9 @@ flags.DEFINE_integer("lr_decay_steps", 0, "The learning rate falls by --lr_decay
                      "this many steps, smoothly (0: constant).", lower_bound=0)
 flags.DEFINE_float("lr_decay_rate", 0.5, "Factor of the learning rate's decay per "
                    "--lr_decay_steps.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_list("lr_schedule", [], "STEP:RATE pairs, steps increasing: from each global "
+                  "STEP on (--init_from carries the step on), the learning rate is RATE; before "
+                  "the first, --learning_rate (e.g. a warm restart and its decay, unattended).")
 flags.DEFINE_integer("kl_warmup", 0, "Steps over which the KL's weight in the objective rises "
                      "linearly from 0 to 1 (0: always 1).", lower_bound=0)
 flags.DEFINE_boolean("flip", False, "Mirror each training image left-right in a random half "
@@ -282,6 +285,15 @@ flags.register_validator(
     message="--plot_references takes numbers, e.g. 80.97,87.40")
 
 
+def _lr_schedule_parses(values):
+  """Whether objectives.parse_lr_schedule takes the STEP:RATE strings."""
+  try:
+    objectives.parse_lr_schedule(",".join(values))
+  except ValueError:
+    return False
+  return True
+
+
 def _x_bound_pairs(values):
   """Whether each string is X:NATS, two finite numbers, X (a step or an epoch) not negative."""
   pairs = [v.split(":") for v in values]
@@ -299,6 +311,12 @@ flags.register_validator("pixel_sigma", lambda v: v > 0,
                          message="--pixel_sigma must be positive")
 flags.register_validator("lr_decay_rate", lambda v: v > 0,
                          message="--lr_decay_rate must be positive")
+flags.register_validator("lr_schedule", lambda v: not v or _lr_schedule_parses(v),
+                         message="--lr_schedule takes STEP:RATE pairs, steps whole and "
+                         "increasing, rates positive, e.g. 112608:1e-4,114954:3e-5")
+flags.register_multi_flags_validator(
+    ["lr_schedule", "lr_decay_steps"], lambda f: not (f["lr_schedule"] and f["lr_decay_steps"]),
+    message="--lr_schedule and --lr_decay_steps are two schedules of the learning rate: pass one")
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 flags.register_validator("cluster_timeout", lambda v: v > 0,
                          message="--cluster_timeout must be a positive number of seconds")
@@ -369,6 +387,7 @@ def model_config_from_flags():
       vaegan_layer=FLAGS.vaegan_layer, vaegan_channels=FLAGS.vaegan_channels,
       pixel_sigma=FLAGS.pixel_sigma, kl_warmup=FLAGS.kl_warmup,
       lr_decay_steps=FLAGS.lr_decay_steps, lr_decay_rate=FLAGS.lr_decay_rate,
+      lr_schedule=",".join(FLAGS.lr_schedule),
       prior=FLAGS.prior, vaegan_optimizer=FLAGS.vaegan_optimizer,
       vaegan_balance=FLAGS.vaegan_balance, vaegan_pixel=FLAGS.vaegan_pixel,
       read_sigma_init=FLAGS.read_sigma_init,

@@ -81,11 +81,13 @@ ModelConfig = collections.namedtuple(
         #                       spacing delta; 0 (none) is the paper's.
         "clip_by",  # training: "tensor", each gradient clipped to `clip` on its own (the
         #             original's), or "global", all scaled together to a norm of at most it.
+        "lr_schedule",  # training: "STEP:RATE,..." from each global STEP on, the learning rate
+        #                 is RATE (before the first, learning_rate); "" (none): constant.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
               1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, "", 0.0, True,
-              False, 0.0, "tensor"))
+              False, 0.0, "tensor", ""))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])
@@ -111,7 +113,7 @@ DrawGraph = collections.namedtuple(
         # and cluster.py; None from build_draw.
         "objective",  # [] what training minimises: gen_loss + kl_weight * latent_loss.
         "kl_weight",  # [] the KL's weight in the objective (kl_warmup), 1 without warm-up.
-        "learning_rate",  # [] the learning rate of this step (lr_decay_*).
+        "learning_rate",  # [] the learning rate of this step (lr_decay_*, lr_schedule).
         "train_op",  # The step's update; it increments the global step.
         "global_step",  # [] int64.
     ],

@@ -69,7 +69,29 @@ def schedule(config, global_step):
   if config.lr_decay_steps:
     learning_rate = config.learning_rate * tf.pow(config.lr_decay_rate,
                                                   step / config.lr_decay_steps)
+  if config.lr_schedule:
+    # Step decay (a warm restart's, run unattended): piecewise_constant takes rates[i + 1]
+    # above boundaries[i], so step STEP itself is the first at the new rate.
+    starts, rates = zip(*parse_lr_schedule(config.lr_schedule))
+    learning_rate = tf1.train.piecewise_constant(
+        global_step, [tf.constant(s - 1, tf.int64) for s in starts],
+        [config.learning_rate] + list(rates))
   return kl_weight, learning_rate
+
+
+def parse_lr_schedule(text):
+  """"STEP:RATE,..." -> [(STEP int, RATE float)]; ValueError unless the steps are whole, not
+  negative and increasing, and the rates positive and finite."""
+  pairs = []
+  for item in text.split(","):
+    start, rate = item.split(":")
+    pairs.append((int(start), float(rate)))
+  starts = [s for s, _ in pairs]
+  if starts[0] < 0 or starts != sorted(set(starts)):
+    raise ValueError("steps must be increasing and not negative: %s" % text)
+  if not all(0 < r < float("inf") for _, r in pairs):
+    raise ValueError("rates must be positive and finite: %s" % text)
+  return pairs
 
 
 def gradients(objective, variables):

@@ -71,6 +71,9 @@ BAD_FLAGS = [
     (["--patience=3"], ["--patience counts evaluations: it needs --eval_every"]),
     (["--write_sigma_floor=0.5", "--nowrite_attn"],
      ["--write_sigma_floor bounds the write filters: it needs --write_attn"]),
+    (["--lr_schedule=900:1e-4,800:3e-5"], ["--lr_schedule takes STEP:RATE pairs"]),
+    (["--lr_schedule=900:1e-4", "--lr_decay_steps=100"],
+     ["--lr_schedule and --lr_decay_steps are two schedules"]),
 ]
 
 

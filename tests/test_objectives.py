@@ -86,6 +86,27 @@ def test_kl_warmup_and_learning_rate_decay_follow_the_global_step():
         assert objective == pytest.approx(gen + min(1.0, step / 10) * kl, rel=1e-5)
 
 
+def test_a_step_schedule_changes_the_rate_at_each_listed_step():
+  config = TINY._replace(learning_rate=3e-4, lr_schedule="10:1e-4,12:3e-5")
+  images = np.random.default_rng(1).random((3, 8, 8, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    d = minimized(config, images)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      rates = []
+      for step in (0, 9, 10, 11, 12, 500):
+        sess.run(d.global_step.assign(step))
+        rates.append(sess.run(d.learning_rate))
+  np.testing.assert_allclose(rates, [3e-4, 3e-4, 1e-4, 1e-4, 3e-5, 3e-5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("text", ["5:1e-4,5:3e-5", "7:1e-4,3:3e-5", "-1:1e-4", "5:0", "5:inf",
+                                  "5", "5:1e-4:2", "x:1e-4"])
+def test_a_step_schedule_that_does_not_read_is_refused(text):
+  with pytest.raises(ValueError):
+    objectives.parse_lr_schedule(text)
+
+
 def test_without_schedules_the_objective_is_the_loss_at_a_constant_rate():
   images = np.random.default_rng(0).random((5, 8, 8, 3)).astype(np.float32)
   with tf.Graph().as_default():

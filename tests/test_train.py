@@ -131,3 +131,12 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
   assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 6
   with open(best / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 3.0, "step": 4}
+
+
+def test_each_evaluation_records_the_rate_of_the_steps_before_it(data_dir, tmp_path):
+  """--lr_schedule=2:0.5: the updates from global step 2 on are at 0.5, so the evaluation
+  after step 3 is the first to record it (the plot marks a stage where the rate changes)."""
+  model = TINY._replace(lr_schedule="2:0.5")
+  assert train.train(config(data_dir, tmp_path, model=model, max_steps=3, eval_every=1)) == 3
+  assert [r["learning_rate"] for r in runs.read_history(str(tmp_path))] == pytest.approx(
+      [TINY.learning_rate, TINY.learning_rate, 0.5])
