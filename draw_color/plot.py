@@ -125,8 +125,9 @@ def moving_average(values, window):
 
 def stages(history):
   """[(step, learning rate)] of a runs.HISTORY: where each stage of the line of weights went
-  on at a new learning rate, at the evaluation it went on from (the last one at the rate
-  before; a stage starts from an evaluated best)."""
+  on at a new learning rate, at the last evaluation at the rate before (which a stage started
+  with --init_from a best, or --lr_schedule at an evaluation's step, went on from; one from a
+  later checkpoint started up to --eval_every steps after it)."""
   found = []
   for before, row in zip(history, history[1:]):
     if None not in (before["learning_rate"], row["learning_rate"]) and (
