@@ -100,6 +100,10 @@ def test_a_step_schedule_changes_the_rate_at_each_listed_step():
   np.testing.assert_allclose(rates, [3e-4, 3e-4, 1e-4, 1e-4, 3e-5, 3e-5], rtol=1e-6)
 
 
+def test_a_step_schedule_reads_as_pairs_from_step_0_on():
+  assert objectives.parse_lr_schedule("0:1e-4,5:3e-5") == [(0, 1e-4), (5, 3e-5)]
+
+
 @pytest.mark.parametrize("text", ["5:1e-4,5:3e-5", "7:1e-4,3:3e-5", "-1:1e-4", "5:0", "5:inf",
                                   "5", "5:1e-4:2", "x:1e-4"])
 def test_a_step_schedule_that_does_not_read_is_refused(text):
