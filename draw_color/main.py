@@ -167,8 +167,9 @@ flags.DEFINE_enum("eval_split", "test", ["train", "valid", "test", "all"],
 flags.DEFINE_integer("eval_every", 0, "Steps between evaluations on the valid split while "
                      "training (0: none).", lower_bound=0)
 flags.DEFINE_integer("patience", 0, "Stop training when the valid bound has not improved for "
-                     "this many evaluations (--eval_every); the best is kept in LOGDIR/best "
-                     "(0: never stop early, keep no best).", lower_bound=0)
+                     "this many evaluations (--eval_every), counted from the last --lr_schedule "
+                     "change too; the best is kept in LOGDIR/best (0: never stop early, keep no "
+                     "best).", lower_bound=0)
 
 # Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
 flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")

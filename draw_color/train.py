@@ -14,6 +14,7 @@ from draw_color import datasets
 from draw_color import evaluate
 from draw_color import fileio
 from draw_color import images as imaging
+from draw_color import objectives
 from draw_color import progress
 from draw_color import runs
 
@@ -44,8 +45,9 @@ RunConfig = collections.namedtuple(
         #             (towers.py); fewer than two: one graph on `device`.
         "cluster",  # cluster.Cluster of TF_CONFIG: this process is one task of a cluster
         #             (cluster.py); None: it trains alone.
-        "patience",  # Stop when the valid bound has not improved for this many evaluations;
-        #              the best checkpoint is kept in logdir/BEST. 0: never (and no BEST).
+        "patience",  # Stop when the valid bound has not improved for this many evaluations,
+        #              nor the --lr_schedule rate changed; the best checkpoint is kept in
+        #              logdir/BEST. 0: never (and no BEST).
         "init_from",  # A folder (an export, or a run) whose model weights and step a new run
         #               starts from, its optimiser afresh; None: a new run starts from scratch.
     ],
@@ -572,5 +574,11 @@ def _best(cfg):
 
 def _patience_spent(cfg, step, best):
   """Whether, at `step`, `patience` evaluations have passed since `best` (_best's; None: no
-  evaluation yet)."""
-  return best is not None and step - best["step"] >= cfg.patience * cfg.eval_every
+  evaluation yet) and since the last --lr_schedule rate change: a warm restart raises the rate,
+  and the bound gets worse for a while before the decay beats the old best, so the patience
+  runs from each change rather than ending the cycle before its decay."""
+  if best is None:
+    return False
+  changes = [start for start, _ in objectives.parse_lr_schedule(cfg.model.lr_schedule)
+             if start <= step] if cfg.model.lr_schedule else []
+  return step - max([best["step"]] + changes) >= cfg.patience * cfg.eval_every

@@ -133,6 +133,23 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
     assert json.load(f) == {"bound": 3.0, "step": 4}
 
 
+@pytest.mark.parametrize("lr_schedule, stop", [("", 4), ("1:0.5", 4), ("3:0.5", 5),
+                                                ("4:0.5,100:0.25", 6)])
+def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monkeypatch,
+                                                       lr_schedule, stop):
+  """--patience=2, the best bound at step 2 and none better after: the run stops two
+  evaluations after the later of the best and the last rate change so far: a change at step 1
+  is older than the best; one at 3 moves the stop to 5; one at 4 (the evaluation at 4 comes
+  before its first update) moves it to 6, and one at 100 is not yet due."""
+  bounds = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9])
+  real = train.evaluate.evaluate
+  monkeypatch.setattr(train.evaluate, "evaluate",
+                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+  model = TINY._replace(lr_schedule=lr_schedule)
+  assert train.train(config(data_dir, tmp_path, model=model, max_steps=7, eval_every=1,
+                            patience=2)) == stop
+
+
 def test_each_evaluation_records_the_rate_of_the_steps_before_it(data_dir, tmp_path):
   """--lr_schedule=2:0.5: the updates from global step 2 on are at 0.5, so the evaluation
   after step 3 is the first to record it (the plot marks a stage where the rate changes)."""
