@@ -71,6 +71,14 @@ def checkpoint_weights(logdir):
   return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
+def script_valid_bounds(monkeypatch, bounds):
+  """Makes training's valid evaluations report `bounds`, one after another, in place of the
+  bound they measure (the rest of each evaluation as measured)."""
+  bounds, real = iter(bounds), train.evaluate.evaluate
+  monkeypatch.setattr(train.evaluate, "evaluate",
+                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+
+
 MAIN = (sys.executable, "-m", "draw_color.main")
 TIMEOUT = 300  # seconds a CLI run of the tests may take
 

@@ -15,6 +15,7 @@ from draw_color import runs
 from draw_color import train
 from fakes import checkpoint_weights
 from fakes import make_mnist
+from fakes import script_valid_bounds
 
 MNIST = model.ModelConfig(image_size=28, channels=1, timesteps=2, latent_size=3, hidden_size=8,
                           read_n=2, write_n=3, loss="bernoulli", prior="learned")
@@ -199,10 +200,7 @@ def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tm
   """Scripted valid bounds: a first run's best is 4.0 at step 2; its export carries that, so a
   run from it with --patience=2 beats neither 4.5 nor 4.2 and stops at step 4 (from scratch
   it would take 4.5 at 3 and 4.2 at 4 as its bests and train on to 6)."""
-  bounds = iter([5.0, 4.0, 4.5, 4.2, 4.6, 4.7])
-  real = train.evaluate.evaluate
-  monkeypatch.setattr(train.evaluate, "evaluate",
-                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+  script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.2, 4.6, 4.7])
   data_dir = make_mnist(tmp_path / "mnist")
   first = tmp_path / "first"
   train.train(train.RunConfig(

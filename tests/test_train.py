@@ -14,6 +14,7 @@ from draw_color.fileio import UserError
 from fakes import TINY_RUN as TINY
 from fakes import checkpoint_weights as weights
 from fakes import run_config
+from fakes import script_valid_bounds
 
 @pytest.fixture
 def data_dir(celeba_dir):
@@ -104,11 +105,8 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
   """--patience=2, an evaluation every step, scripted valid bounds: the best checkpoint
   follows the lowest bound (one kept, across sessions too) and training stops two
   evaluations after it; the same command then trains no further."""
-  bounds = iter([5.0, 4.0, 4.5,  # session 1 (max_steps 3): best at step 2
-                 3.0, 3.5, 3.6])  # session 2: best at 4, stops at 6
-  real = train.evaluate.evaluate
-  monkeypatch.setattr(train.evaluate, "evaluate",
-                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+  script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5,  # session 1 (max_steps 3): best at step 2
+                                    3.0, 3.5, 3.6])  # session 2: best at 4, stops at 6
   best = tmp_path / train.BEST
 
   def best_files():
@@ -141,10 +139,7 @@ def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monke
   evaluations after the later of the best and the last rate change so far: a change at step 1
   is older than the best; one at 3 moves the stop to 5; one at 4 (the evaluation at 4 comes
   before its first update) moves it to 6, and one at 100 is not yet due."""
-  bounds = iter([5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9])
-  real = train.evaluate.evaluate
-  monkeypatch.setattr(train.evaluate, "evaluate",
-                      lambda *args, **kw: dict(real(*args, **kw), bound=next(bounds)))
+  script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9])
   model = TINY._replace(lr_schedule=lr_schedule)
   assert train.train(config(data_dir, tmp_path, model=model, max_steps=7, eval_every=1,
                             patience=2)) == stop
