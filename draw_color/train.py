@@ -328,9 +328,11 @@ def _train(cfg, part, chief):
           writer.close()
   best = _best(cfg) if chief and cfg.patience else None
   if _patience_spent(cfg, step, best):
+    start = _patience_start(cfg, step, best)
+    since = "it" if start == best["step"] else "the rate change at step %d" % start
     logging.info("stopped early at step %d: the valid bound has not improved on %.4f (step %d) "
-                 "in %d evaluations; the best checkpoint is in %s", step, best["bound"],
-                 best["step"], cfg.patience, os.path.join(cfg.logdir, BEST))
+                 "in %d evaluations since %s; the best checkpoint is in %s", step,
+                 best["bound"], best["step"], cfg.patience, since, os.path.join(cfg.logdir, BEST))
   elif chief:
     logging.info("done: step %d, checkpoints in %s", step, cfg.logdir)
   else:
@@ -579,6 +581,12 @@ def _patience_spent(cfg, step, best):
   runs from each change rather than ending the cycle before its decay."""
   if best is None:
     return False
+  return step - _patience_start(cfg, step, best) >= cfg.patience * cfg.eval_every
+
+
+def _patience_start(cfg, step, best):
+  """The step the patience counts from at `step`: the later of `best`'s and the last rate change
+  of --lr_schedule at or before `step`."""
   changes = [start for start, _ in objectives.parse_lr_schedule(cfg.model.lr_schedule)
              if start <= step] if cfg.model.lr_schedule else []
-  return step - max([best["step"]] + changes) >= cfg.patience * cfg.eval_every
+  return max([best["step"]] + changes)

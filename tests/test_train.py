@@ -131,18 +131,26 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
     assert json.load(f) == {"bound": 3.0, "step": 4}
 
 
-@pytest.mark.parametrize("lr_schedule, stop", [("", 4), ("1:0.5", 4), ("3:0.5", 5),
-                                                ("4:0.5,100:0.25", 6)])
-def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monkeypatch,
-                                                       lr_schedule, stop):
+@pytest.mark.parametrize("lr_schedule, stop, since", [
+    ("", 4, "since it;"), ("1:0.5", 4, "since it;"), ("3:0.5", 5, "since the rate change at step 3;"),
+    ("4:0.5,100:0.25", 6, "since the rate change at step 4;")])
+def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monkeypatch, caplog,
+                                                       lr_schedule, stop, since):
   """--patience=2, the best bound at step 2 and none better after: the run stops two
   evaluations after the later of the best and the last rate change so far: a change at step 1
   is older than the best; one at 3 moves the stop to 5; one at 4 (the evaluation at 4 comes
-  before its first update) moves it to 6, and one at 100 is not yet due."""
+  before its first update) moves it to 6, and one at 100 is not yet due. The log says which
+  started the count."""
   script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9])
   model = TINY._replace(lr_schedule=lr_schedule)
+  caplog.set_level("INFO")
   assert train.train(config(data_dir, tmp_path, model=model, max_steps=7, eval_every=1,
                             patience=2)) == stop
+  stopped = [r.getMessage() for r in caplog.records if "stopped early" in r.getMessage()]
+  assert len(stopped) == 1
+  assert "stopped early at step %d: the valid bound has not improved on 4.0000 (step 2)" % stop \
+      in stopped[0]
+  assert since in stopped[0], stopped[0]
 
 
 def test_each_evaluation_records_the_rate_of_the_steps_before_it(data_dir, tmp_path):
