@@ -132,7 +132,8 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
 
 
 @pytest.mark.parametrize("lr_schedule, stop, since", [
-    ("", 4, "since it;"), ("1:0.5", 4, "since it;"), ("3:0.5", 5, "since the rate change at step 3;"),
+    ("", 4, "since it;"), ("1:0.5", 4, "since it;"),
+    ("3:0.5", 5, "since the rate change at step 3;"),
     ("4:0.5,100:0.25", 6, "since the rate change at step 4;")])
 def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monkeypatch, caplog,
                                                        lr_schedule, stop, since):
