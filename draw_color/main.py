@@ -155,7 +155,8 @@ flags.DEFINE_string("init_from", None, "A new run starts from the model weights 
 
 # Output: checkpoints, pictures and summaries in the logdir.
 flags.DEFINE_string("logdir", "runs/celeba", "Folder of checkpoints, summaries and pictures.")
-flags.DEFINE_integer("checkpoint_every", 800, "Steps between checkpoints.", lower_bound=1)
+flags.DEFINE_integer("checkpoint_every", 800,
+                     "Steps between checkpoints (each evaluation has one too).", lower_bound=1)
 flags.DEFINE_integer("keep_checkpoints", 2, "Checkpoints kept on disk.", lower_bound=1)
 flags.DEFINE_integer("image_every", 800, "Steps between canvas grids of the fixed batch.",
                      lower_bound=1)

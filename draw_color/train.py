@@ -34,7 +34,7 @@ RunConfig = collections.namedtuple(
         "max_steps",  # Stop at this global step; 0 for no limit.
         "seed",  # Shuffling, initialisation and noise.
         "logdir",  # Checkpoints, hparams.json, summaries and pictures.
-        "checkpoint_every",  # Steps between checkpoints.
+        "checkpoint_every",  # Steps between checkpoints (each evaluation has one too).
         "keep_checkpoints",  # Checkpoints kept on disk.
         "image_every",  # Steps between canvas grids of the fixed batch.
         "eval_every",  # Steps between evaluations on the valid split; 0 for none.
@@ -530,7 +530,8 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
                           values.extra["vaegan/fake_accuracy"])
   if step % cfg.image_every == 0 or step == last_step:
     _save_canvases(sess, graph, data.fixed, cfg, step, chief.writer)
-  if cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step):
+  evaluated = cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step)
+  if evaluated:
     with interrupt.immediate():  # minutes on a large valid split
       results = evaluate.evaluate(sess, graph, data.valid, cfg.model, cfg.batch_size,
                                   cfg.progress_secs)
@@ -538,7 +539,9 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
     _record_evaluation(cfg, step, values.schedule["schedule/learning_rate"], results)
     if chief.best_saver:
       stop = _keep_best(sess, graph, chief.best_saver, results["bound"], step, cfg)
-  if step % cfg.checkpoint_every == 0 or step == last_step or stop:
+  # A checkpoint at each evaluation too (an early stop is one): a resume then starts from the
+  # last one rather than training and evaluating again the steps since an earlier checkpoint.
+  if step % cfg.checkpoint_every == 0 or step == last_step or evaluated:
     _save(sess, chief.saver, chief.save_path, graph.draw.global_step)
   return stop
 

@@ -37,6 +37,13 @@ def test_training_writes_checkpoints_hparams_summaries_and_pictures(data_dir, tm
   assert pictures == ["step%07d_t%02d.png" % (s, t) for s in (2, 4, 5) for t in (1, 2)]
 
 
+def test_each_evaluation_is_checkpointed_so_a_resume_never_repeats_one(data_dir, tmp_path):
+  train.train(config(data_dir, tmp_path, max_steps=7, eval_every=3, checkpoint_every=100,
+                     keep_checkpoints=5))
+  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".index")) == [
+      "model.ckpt-3.index", "model.ckpt-6.index", "model.ckpt-7.index"]
+
+
 def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(data_dir, resumable,
                                                                      straight_to_4):
   # 4 steps cross the epoch boundary after step 3.
@@ -117,7 +124,9 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
   with open(best / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 4.0, "step": 2}
 
-  assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 6
+  # Each evaluation is checkpointed: keep 4, 5 and 6 to compare BEST with the one at 4.
+  assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2,
+                            keep_checkpoints=3)) == 6
   assert best_files() == ["model.ckpt-4.index"]
   assert runs.latest_run(str(best))[0] == str(best / "model.ckpt-4")
   assert weights(tmp_path)["global_step"] == 6  # the stop is checkpointed
