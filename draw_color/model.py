@@ -83,6 +83,7 @@ ModelConfig = collections.namedtuple(
         #             original's), or "global", all scaled together to a norm of at most it.
         "lr_schedule",  # training: "STEP:RATE,..." from each global STEP on, the learning rate
         #                 is RATE (before the first, learning_rate); "" (none): constant.
+        #                 Not with lr_decay_steps (objectives.schedule refuses both).
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,

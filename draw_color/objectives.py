@@ -59,6 +59,9 @@ def schedule(config, global_step):
   Functions of the step alone, so that resuming stays exact and every replica of a step
   (towers.py, cluster.py) uses the same values.
   """
+  if config.lr_schedule and config.lr_decay_steps:
+    raise ValueError("lr_schedule and lr_decay_steps are two schedules of the learning "
+                     "rate: set one")
   step = tf.cast(global_step, tf.float32)
   kl_weight = tf.constant(1.0)
   learning_rate = tf.constant(config.learning_rate)

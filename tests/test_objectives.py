@@ -111,6 +111,12 @@ def test_a_step_schedule_that_does_not_read_is_refused(text):
     objectives.parse_lr_schedule(text)
 
 
+def test_a_step_schedule_beside_a_decay_is_refused_rather_than_replacing_it():
+  config = TINY._replace(lr_schedule="10:1e-4", lr_decay_steps=4)
+  with tf.Graph().as_default(), pytest.raises(ValueError, match="lr_decay_steps"):
+    objectives.schedule(config, tf1.train.get_or_create_global_step())
+
+
 def test_without_schedules_the_objective_is_the_loss_at_a_constant_rate():
   images = np.random.default_rng(0).random((5, 8, 8, 3)).astype(np.float32)
   with tf.Graph().as_default():
