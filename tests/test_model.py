@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import numpy_draw
+from draw_color import bench
 from draw_color import model
 
 tf1 = tf.compat.v1
@@ -333,6 +334,59 @@ def test_optimised_graph_equals_straightforward_formulation(compat, monkeypatch)
   for f, s in zip(fast, slow):
     np.testing.assert_allclose(f, s, rtol=1e-5, atol=1e-6)
   for f, s in zip(fast_grads, slow_grads):
+    np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
+
+
+def straightforward_encoder(self, x):
+  """Eq. 5 and 17 as written: the LSTM over [x, x_hat, h_dec_prev] at every step."""
+  pixels, h = int(np.prod(x.shape[1:])), self.config.hidden_size
+  with tf1.variable_scope("encoder", reuse=tf1.AUTO_REUSE):
+    kernel = tf1.get_variable("kernel", [2 * pixels + 2 * h, 4 * h])
+    bias = tf1.get_variable("bias", [4 * h])
+  flat_x = tf.reshape(x, [-1, pixels])  # [B, C*A*A]
+
+  def step(x_hat, h_dec_prev, state):
+    c, h_enc = state
+    gates = tf.matmul(tf.concat([flat_x, x_hat, h_dec_prev, h_enc], 1), kernel) + bias
+    i, j, f, o = tf.split(gates, 4, axis=1)  # [B, H] each
+    c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(j)
+    return c, tf.sigmoid(o) * tf.tanh(c)
+
+  return step
+
+
+def test_encoder_without_attention_multiplies_x_once_and_trains_as_eq_17_reads_it(monkeypatch):
+  """x is the same at every step: its product with the encoder's kernel is made once, and the
+  losses and gradients are those of reading [x, x_hat] at every step."""
+  config = TINY._replace(read_attn=False, write_attn=False, loss="bernoulli")
+  b, h, z, t = 3, config.hidden_size, config.latent_size, config.timesteps
+  pixels = config.channels * config.image_size**2
+  images = np.random.default_rng(8).random((b, 8, 8, 3)).astype(np.float32)
+  noise = np.random.default_rng(9).standard_normal(model.noise_shape(config, b))
+
+  def build_and_run(weights=None):
+    with tf.Graph().as_default():
+      d = model.build_draw(tf.constant(images), config, noise=tf.constant(noise, tf.float32))
+      variables = tf1.trainable_variables()
+      forward_flops = bench.matmul_flops(bench._ops_needed([d.loss]))
+      grads = tf.gradients(d.loss, variables)
+      with tf1.Session() as sess:
+        sess.run(tf1.global_variables_initializer())
+        for v in variables:
+          if weights is not None:
+            v.load(weights[v.op.name], sess)
+        values = {v.op.name: sess.run(v) for v in variables}
+        return values, sess.run([d.loss] + grads), forward_flops
+
+  weights, fast, flops = build_and_run()
+  per_step = (2 * b * (pixels + 2 * h) * 4 * h  # encoder: x_hat, h_dec_prev, h_enc
+              + 2 * b * (z + h) * 4 * h  # decoder
+              + 2 * 2 * b * h * z  # mu, log sigma
+              + 2 * b * h * pixels)  # write
+  assert flops == t * per_step + 2 * b * pixels * 4 * h  # and x's product once
+  monkeypatch.setattr(model._Draw, "encoder", straightforward_encoder)
+  _, slow, _ = build_and_run(weights)
+  for f, s in zip(fast, slow):
     np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
 
 
