@@ -295,8 +295,14 @@ def test_mnist_pictures_take_digits_spread_over_the_test_split(tmp_path):
       device="cpu"))
   gif.make_gifs(config(logdir, tmp_path / "pictures", gif_scale=1))
   originals = iio.imread(tmp_path / "pictures" / "originals.png")  # grey: [H, W]
-  digits = mnist.load(data_dir, "test")[::2][:64, :, :, 0]  # [64, 28, 28]
-  np.testing.assert_array_equal(originals[29:57, 29:57], digits[9])  # row 1, column 1
+  spaced = mnist.load(data_dir, "test")[::2][:64, :, :, 0]  # [64, 28, 28]
+  # Each row of the 8x8 grid, as the first 8 (steps.png's rows), spans the (sorted) split:
+  # row r holds the evenly spaced digits r, r + 8, ..., r + 56.
+  for row, column in [(0, 1), (1, 0), (0, 7), (7, 7), (2, 5)]:
+    cell = originals[29 * row:29 * row + 28, 29 * column:29 * column + 28]
+    np.testing.assert_array_equal(cell, spaced[row + 8 * column])
+  steps = iio.imread(tmp_path / "pictures" / "steps.png")
+  np.testing.assert_array_equal(steps[29 * 7:29 * 7 + 28, :28], spaced[56])  # row 8
   assert len(iio.imread(tmp_path / "pictures" / "reconstruction.gif", index=None)) == 2
 
 
