@@ -310,7 +310,7 @@ class _Draw:
       cell = _lstm_cell(2 * cfg.read_n**2 * cfg.channels + h, h, "encoder")
     else:
       # eq. 17 reads [x, x_hat], and x is the same at every step: its product with its rows
-      # of the kernel (784 of 1,824 on MNIST) is made once, not T times, which saves ~30% of
+      # of the kernel (784 of 2,080 on MNIST) is made once, not T times, which saves ~30% of
       # a training step's products.
       pixels = cfg.channels * cfg.image_size**2
       cell = _lstm_cell(2 * pixels + h, h, "encoder",
