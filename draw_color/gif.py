@@ -63,8 +63,8 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
   """64 images of the test split (all if fewer): float32 [B, A, A, C] in [0, 1].
 
   Images the model was not trained on, the same every run: CelebA's first 64 faces, 64
-  digits evenly spaced through MNIST's test split, taken every 8th first (0, 8, ..., 56, 1,
-  9, ...) so that each 8 in a row, steps.png's rows too, span the split. A CelebA subset without
+  digits evenly spaced through MNIST's test split, taken every STEPS_FACES-th first (0, 8,
+  ..., 56, 1, 9, ...) so that each 8 in a row, steps.png's rows too, span the split. A CelebA subset without
   list_eval_partition.txt has every image in every split; one whose partition file puts
   none of its images in the test split falls back to all of them. Only these 64 faces are
   decoded, so that no cache of the whole test split is built for them.
@@ -75,7 +75,8 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
     digits = mnist.load(data_dir, "test")  # [N, 28, 28, 1]
     n = min(datasets.FIXED_BATCH, len(digits))
     spaced = digits[::max(1, len(digits) // datasets.FIXED_BATCH)][:n]  # [n, 28, 28, 1]
-    return datasets.fixed_batch(spaced[np.argsort(np.arange(n) % 8, kind="stable")], n)
+    order = np.argsort(np.arange(n) % STEPS_FACES, kind="stable")  # 0, 8, ..., 1, 9, ...
+    return datasets.fixed_batch(spaced[order], n)
   try:
     paths = celeba.list_images(data_dir, "test", log=logging.info)
   except fileio.UserError:

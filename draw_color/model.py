@@ -303,7 +303,7 @@ class _Draw:
     return write_patches(w / win.gamma[:, None, None, None], fx, fy), win  # [B, C, A, A]
 
   def encoder(self, x):
-    """x [B, C, A, A] -> the encoder's step((r, h_dec_prev), state) -> state (eq. 5)."""
+    """x [B, C, A, A] -> the encoder's step(r, h_dec_prev, (c, h)) -> (c, h) (eq. 5)."""
     cfg = self.config
     h = cfg.hidden_size
     if cfg.read_attn:
