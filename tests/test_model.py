@@ -307,32 +307,38 @@ def straightforward_write(patches, fx, fy):
   return tf.transpose(tf.reshape(update, [c, b, a, a]), [1, 0, 2, 3])  # [B, C, A, A]
 
 
+def losses_and_gradients(config, images, noise, weights=None):
+  """Builds DRAW over `images` with `noise`, sets its variables to `weights` ({name: value})
+  if given; returns (the weights, {gen_loss, latent_loss, loss, canvases: value}, the
+  gradients of the loss, the forward pass's matmul FLOPs)."""
+  with tf.Graph().as_default():
+    d = model.build_draw(tf.constant(images), config, noise=tf.constant(noise, tf.float32))
+    variables = tf1.trainable_variables()
+    forward_flops = bench.matmul_flops(bench._ops_needed([d.loss]))
+    grads = tf.gradients(d.loss, variables)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      if weights is not None:
+        for v in variables:
+          v.load(weights[v.op.name], sess)
+      values = {v.op.name: sess.run(v) for v in variables}
+      outputs = sess.run({k: getattr(d, k) for k in ("gen_loss", "latent_loss", "loss",
+                                                     "canvases")})
+      return values, outputs, sess.run(grads), forward_flops
+
+
 @pytest.mark.parametrize("compat", model.COMPATS)
 def test_optimised_graph_equals_straightforward_formulation(compat, monkeypatch):
   """Same losses and gradients, given the same weights and noise, as the tiled original."""
   config = TINY._replace(compat=compat)
   images = np.random.default_rng(6).random((3, 8, 8, 3)).astype(np.float32)
   noise = np.random.default_rng(7).standard_normal(model.noise_shape(config, 3))
-
-  def losses_and_gradients(weights=None):
-    with tf.Graph().as_default():
-      d = model.build_draw(tf.constant(images), config, noise=tf.constant(noise, tf.float32))
-      variables = tf1.trainable_variables()
-      grads = tf.gradients(d.loss, variables)
-      with tf1.Session() as sess:
-        sess.run(tf1.global_variables_initializer())
-        if weights is not None:
-          for v in variables:
-            v.load(weights[v.op.name], sess)
-        values = {v.op.name: sess.run(v) for v in variables}
-        return values, sess.run([d.gen_loss, d.latent_loss, d.canvases]), sess.run(grads)
-
-  weights, fast, fast_grads = losses_and_gradients()
+  weights, fast, fast_grads, _ = losses_and_gradients(config, images, noise)
   monkeypatch.setattr(model, "read_patches", straightforward_read)
   monkeypatch.setattr(model, "write_patches", straightforward_write)
-  _, slow, slow_grads = losses_and_gradients(weights)
-  for f, s in zip(fast, slow):
-    np.testing.assert_allclose(f, s, rtol=1e-5, atol=1e-6)
+  _, slow, slow_grads, _ = losses_and_gradients(config, images, noise, weights)
+  for k in ("gen_loss", "latent_loss", "canvases"):
+    np.testing.assert_allclose(fast[k], slow[k], rtol=1e-5, atol=1e-6)
   for f, s in zip(fast_grads, slow_grads):
     np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
 
@@ -363,30 +369,15 @@ def test_encoder_without_attention_multiplies_x_once_and_trains_as_eq_17_reads_i
   pixels = config.channels * config.image_size**2
   images = np.random.default_rng(8).random((b, 8, 8, 3)).astype(np.float32)
   noise = np.random.default_rng(9).standard_normal(model.noise_shape(config, b))
-
-  def build_and_run(weights=None):
-    with tf.Graph().as_default():
-      d = model.build_draw(tf.constant(images), config, noise=tf.constant(noise, tf.float32))
-      variables = tf1.trainable_variables()
-      forward_flops = bench.matmul_flops(bench._ops_needed([d.loss]))
-      grads = tf.gradients(d.loss, variables)
-      with tf1.Session() as sess:
-        sess.run(tf1.global_variables_initializer())
-        for v in variables:
-          if weights is not None:
-            v.load(weights[v.op.name], sess)
-        values = {v.op.name: sess.run(v) for v in variables}
-        return values, sess.run([d.loss] + grads), forward_flops
-
-  weights, fast, flops = build_and_run()
+  weights, fast, fast_grads, flops = losses_and_gradients(config, images, noise)
   per_step = (2 * b * (pixels + 2 * h) * 4 * h  # encoder: x_hat, h_dec_prev, h_enc
               + 2 * b * (z + h) * 4 * h  # decoder
               + 2 * 2 * b * h * z  # mu, log sigma
               + 2 * b * h * pixels)  # write
   assert flops == t * per_step + 2 * b * pixels * 4 * h  # and x's product once
   monkeypatch.setattr(model._Draw, "encoder", straightforward_encoder)
-  _, slow, _ = build_and_run(weights)
-  for f, s in zip(fast, slow):
+  _, slow, slow_grads, _ = losses_and_gradients(config, images, noise, weights)
+  for f, s in zip([fast["loss"]] + fast_grads, [slow["loss"]] + slow_grads):
     np.testing.assert_allclose(f, s, rtol=1e-4, atol=1e-5)
 
 
