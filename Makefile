@@ -30,8 +30,8 @@ $(VENV)/.installed: setup.py
 # Train (or resume) with the defaults into runs/celeba, or with CONFIG's; without a CONFIG,
 # fetches CelebA first if DATA_DIR holds no images. Full CelebA: 10 epochs of 2,544 steps, ~1 h
 # on 2 CPU cores (see README); the 6,000-image subset's 4,560 training faces: ~15 s an epoch;
-# paper_mnist: ~11 min an epoch alone on the 2-core AMD EPYC of 2026-11-30, ~18 min sharing
-# them with paper_mnist_noattn (18 and ~31 min; ~5.6 and ~9.4 on the earlier Intel machine);
+# paper_mnist: ~3.5 min an epoch alone, paper_mnist_noattn ~5 min (2-core AMD EPYCs of
+# 2026-12-05; machines of the same name have differed by 2x, see docs/mnist_training.md);
 # celeba_best (the README's recipe): one hour, vaegan: one hour (stopped by its epochs).
 train: install
 	@if [ -z "$(CONFIG)$(findstring --data_dir,$(FLAGS))" ] && \
