@@ -66,6 +66,9 @@ test: install
 # a killed mutant, up to ~100 s a surviving one of vaegan.py).
 # It mutates the files in place: an interrupted run can leave a mutant behind, which would
 # then be part of every later mutant, so it refuses to start while they differ from git.
+# Leave `mutmut results` and `mutmut show` until it has finished: they renumber the cache's lines
+# from the file as it is, a mutant at the time, and the run then stops on "Mutant.line is
+# required" (make mutate again goes on from there).
 # mutmut calls a mutant whose tests take over 2x the unmutated run "timed out"; on 2 shared
 # cores the VAE/GAN tests alone vary more than that, so the margin is 10x (the test server
 # still kills a hung mutant after MUTANT_TIMEOUT).
