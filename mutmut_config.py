@@ -29,9 +29,9 @@ import time
 
 SCOPE = {
     "draw_color/model.py": (
-        "_matmul_grad", "_matmul", "_linear", "_lstm_cell", "window_params", "filter_centres", "filterbank", "read_patches",
-        "write_patches", "_Draw", "_stack_windows", "_to_images", "noise_shape", "build_draw",
-        "build_sampler"),
+        "_matmul_grad", "_matmul", "_linear", "_lstm_cell", "window_params", "filter_centres",
+        "filterbank", "read_patches", "write_patches", "_Draw", "_stack_windows", "_to_images",
+        "noise_shape", "build_draw", "build_sampler"),
     "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "balance"),
     "draw_color/evaluate.py": (
         "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "evaluate"),
