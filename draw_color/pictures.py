@@ -4,7 +4,7 @@ Positions are the filterbank's: along an axis of A pixels, pixel a sits at a = 0
 picture upscaled by an integer `scale` shows pixel a as the block of rows (or columns)
 a*scale..a*scale+scale-1, so a position u falls on upscaled pixel floor((u + 0.5) * scale).
 A window is drawn as a box from its first to its last filter centre in each axis, with a dot
-at each of its N x N centres; whatever falls outside the picture is left out.
+at each of its N x N centres when N <= MAX_DOTS_N; whatever falls outside the picture is left out.
 """
 
 import numpy as np
@@ -13,7 +13,10 @@ READ = (0, 230, 118)  # green
 WRITE = (255, 64, 64)  # red
 BACKGROUND = (40, 40, 40)  # dark grey, so the black gaps of a grid show each cell's edge
 LEGEND = ("green: read window, red: write window; each box spans the first to the last "
-          "filter centre, the dots are the N x N filter centres")
+          "filter centre, the dots are the N x N filter centres (N <= 8)")
+# A larger window is drawn as its box alone: 16 x 16 dots of a write window cover a 64 x 64
+# face with a lattice that hides it, and the box still gives the spacing, (N - 1) delta wide.
+MAX_DOTS_N = 8
 
 # Positions further off than this are all equally invisible; it keeps the int cast finite.
 _FAR = 1e6
@@ -78,10 +81,13 @@ def draw_dots(image, xs, ys, colour, radius=0):
 def draw_window(image, mu_x, mu_y, scale, colour):
   """A copy of the upscaled `image` [H, W, C] with one window drawn on it.
 
-  mu_x, mu_y [N]: the filter centres in the filterbank's positions (model.filter_centres).
+  mu_x, mu_y [N]: the filter centres in the filterbank's positions (model.filter_centres);
+  a dot at each of the N x N centres only when N <= MAX_DOTS_N.
   """
   xs, ys = to_pixels(mu_x, scale), to_pixels(mu_y, scale)
   out = draw_box(image, xs.min(), ys.min(), xs.max(), ys.max(), colour)
+  if len(xs) > MAX_DOTS_N:
+    return out
   dots_x, dots_y = np.meshgrid(xs, ys)  # each [N, N]
   return draw_dots(out, dots_x, dots_y, colour, radius=scale // 2)
 

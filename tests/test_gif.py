@@ -231,6 +231,16 @@ def test_window_is_drawn_at_its_filter_centres():
   assert not black.any()
 
 
+def test_windows_of_more_than_8_filters_are_drawn_as_their_box_alone():
+  # A 16 x 16 write window's dots would cover a 64 x 64 face; its box still shows the spacing.
+  black = np.zeros([1, 32, 32, 3], np.uint8)
+  for n, dots in [(8, True), (9, False)]:
+    centres = 2.0 + 3.0 * np.arange(n)[None]  # [1, N] pixels 2, 5, ...
+    cell = pictures.window_cells(black, [(centres, centres, pictures.WRITE)], scale=1)[0]
+    xs = [2 + 3 * i for i in range(n)] if dots else [2, 2 + 3 * (n - 1)]
+    np.testing.assert_array_equal(coloured(cell), box_and_dots(32, xs, xs, 0), err_msg=str(n))
+
+
 def test_windows_outside_the_image_are_clipped():
   black = np.zeros([10, 10, 3], np.uint8)
   box = pictures.draw_box(black, -3, 2, 4, 20, (255, 0, 0))
