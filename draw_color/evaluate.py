@@ -39,8 +39,9 @@ EvalConfig = collections.namedtuple(
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
         "num_samples",  # Prior samples for the blank fraction, diversity and distinctness.
+        "temperature",  # Scale of their noise (runs.Graph.temperature); 1 is the paper's.
     ],
-    defaults=(runs.SAMPLES,))
+    defaults=(runs.SAMPLES, 1.0))
 
 # The per-split scalars that go to TensorBoard and the summary line.
 SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness",
@@ -133,7 +134,8 @@ def sample_measures(samples, reference):
                           max(median_nearest_distance(reference), 1e-12)}
 
 
-def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES):
+def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES,
+             temperature=1.0):
   """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order,
   saying how far it got at most every `progress_secs` seconds.
 
@@ -143,8 +145,8 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   the final canvas (the mean over images of each image's PSNR, in dB, of pixels in [0, 1])
   and its sharpness: the split's mean gradient_magnitude of the final canvases over that
   of the originals (1: as sharp as the faces, below 1: blurrier; noise raises it too); and,
-  for `num_samples` draws from the prior (the graph's seeded z), sample_measures against the
-  split's first `num_samples` images.
+  for `num_samples` draws from the prior (the graph's seeded z, its noise scaled by
+  `temperature`), sample_measures against the split's first `num_samples` images.
   """
   draw = graph.draw
   n = len(images)
@@ -181,7 +183,8 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
     results["psnr"] = totals["psnr"] / n
     results["sharpness"] = totals["canvas_gradient"] / max(totals["image_gradient"], 1e-12)
   if num_samples >= 2 and n >= 2:
-    samples = sess.run(graph.samples, {graph.num_samples: num_samples})  # [S, A, A, C]
+    samples = sess.run(graph.samples, {graph.num_samples: num_samples,
+                                       graph.temperature: temperature})  # [S, A, A, C]
     reference = np.divide(images[:num_samples], np.float32(255), dtype=np.float32)
     results.update(sample_measures(samples, reference), samples=num_samples)
   return results
@@ -248,7 +251,7 @@ def run(config):
       logging.info("evaluating %s (step %d) on %d %s images of %s", checkpoint, step,
                    len(images), config.split, dataset)
       results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs,
-                         config.num_samples)
+                         config.num_samples, config.temperature)
   results.update(split=config.split, step=step, checkpoint=checkpoint)
   fileio.write_json(os.path.join(config.logdir, "eval_%s.json" % config.split),
                     {"results": results, "hparams": hparams, "eval": config._asdict()})

@@ -52,8 +52,9 @@ GifConfig = collections.namedtuple(
         "device",  # "auto", "cpu" or "gpu:N".
         "num_faces",  # How many of the fixed batch's faces the pictures show (at most
         #               datasets.FIXED_BATCH).
+        "temperature",  # Scale of the samples' noise (runs.Graph.temperature); 1: the paper's.
     ],
-    defaults=(64,))
+    defaults=(64, 1.0))
 
 STEPS_FACES = 8  # rows of steps.png
 OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
@@ -100,7 +101,7 @@ def _run(config, mcfg, checkpoint, batch=None):
       graph = runs.build_graph(mcfg, config.seed, training=False)
     fetches = {"step": tf1.train.get_global_step(), "samples": graph.sampler.canvases,
                "sample_windows": graph.sampler.write_windows}
-    feed = {graph.num_samples: config.num_samples}
+    feed = {graph.num_samples: config.num_samples, graph.temperature: config.temperature}
     if batch is not None:
       fetches.update(canvases=graph.draw.canvases, read_windows=graph.draw.read_windows,
                      write_windows=graph.draw.write_windows)

@@ -177,6 +177,9 @@ flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/
 flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them), for "
                      "the pictures and for --mode=eval's blank fraction and diversity.",
                      lower_bound=1)
+flags.DEFINE_float("temperature", 1.0, "Scale of the prior's noise for the samples, "
+                   "z_t = mu_p + temperature * sigma_p * eps: below 1 draws more typical, less "
+                   "varied faces; 1 is the paper's.", lower_bound=0.0)
 flags.DEFINE_integer("num_faces", 64, "How many of the 64 fixed test faces --mode=gif draws "
                      "(the first ones; fewer make smaller files).", lower_bound=1,
                      upper_bound=64)
@@ -414,7 +417,8 @@ def eval_config_from_flags():
       logdir=FLAGS.logdir, data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
       split=FLAGS.eval_split, crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       cache_dir=FLAGS.cache_dir, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-      progress_secs=FLAGS.progress_secs, device=FLAGS.device, num_samples=FLAGS.num_samples)
+      progress_secs=FLAGS.progress_secs, device=FLAGS.device, num_samples=FLAGS.num_samples,
+      temperature=FLAGS.temperature)
 
 
 def gif_config_from_flags():
@@ -424,7 +428,7 @@ def gif_config_from_flags():
       data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
       crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, gif_scale=FLAGS.gif_scale,
-      device=FLAGS.device, num_faces=FLAGS.num_faces)
+      device=FLAGS.device, num_faces=FLAGS.num_faces, temperature=FLAGS.temperature)
 
 
 def plot_config_from_flags():

@@ -40,6 +40,7 @@ Graph = collections.namedtuple(
         "draw",  # model.DrawGraph; for VAE/GAN training its train_op is vaegan's.
         "final_canvas",  # [B, A, A, C] sigma(c_T), built once: sessions finalize the graph.
         "num_samples",  # [] int32 placeholder, SAMPLES unless fed: S of `samples`.
+        "temperature",  # [] float32 placeholder, 1 unless fed: the samples' noise is scaled by it.
         "samples",  # [S, A, A, C] final canvases of S draws from the prior, the same every run.
         "sampler",  # model.SampleGraph of those draws: every step's canvas and write window.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
@@ -104,9 +105,12 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   prior = tf.random.stateless_normal(
       [config.timesteps, num_samples, config.latent_size],
       seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2))
-  sampler = model.build_sampler(num_samples, config, noise=prior)
+  # z_t = mu_p + tau sigma_p eps: below 1, draws nearer the prior's mean (Kingma & Dhariwal
+  # 2018's reduced temperature), more typical faces and less varied ones; 1 is the paper's.
+  temperature = tf1.placeholder_with_default(1.0, [], name="temperature")
+  sampler = model.build_sampler(num_samples, config, noise=temperature * prior)
   return Graph(images=images, noise_step=noise_step, draw=draw,
-               final_canvas=draw.canvases[-1], num_samples=num_samples,
+               final_canvas=draw.canvases[-1], num_samples=num_samples, temperature=temperature,
                samples=sampler.canvases[-1], sampler=sampler, vaegan=adversarial, sync=sync)
 
 

@@ -171,6 +171,9 @@ def test_eval_measures_the_prior_samples(tmp_path):
   again = evaluate.run(eval_config(logdir, "all", batch_size=3)._replace(num_samples=5))
   assert again["diversity"] == pytest.approx(results["diversity"], rel=1e-5)
   assert "blank samples of 5" in evaluate.table(results)
+  # At temperature 0 every sample's z_t is the prior's mean: one picture, five times.
+  cold = evaluate.run(eval_config(logdir, "all")._replace(num_samples=5, temperature=0.0))
+  assert cold["diversity"] == 0 and cold["distinctness"] == 0
   events = [f for f in os.listdir(logdir) if f.startswith("events")]
   tags = set()
   for e in tf1.train.summary_iterator(os.path.join(logdir, events[0])):

@@ -350,6 +350,26 @@ def randomised_copy(logdir, copy, seed):
   return values
 
 
+def test_temperature_scales_the_samples_noise_not_the_learned_priors_mean(tmp_path):
+  """samples.png at --temperature=0.4 is numpy_draw's sampler given 0.4 eps: z_t = mu_p +
+  0.4 sigma_p eps, the learned prior's mean unscaled."""
+  learned = TINY._replace(prior="learned")
+  weights = randomised_copy(train_tiny(tmp_path, learned), tmp_path / "copy", seed=3)
+  samples, seed, temperature = 3, 2, 0.4
+  out = tmp_path / "pictures"
+  gif.make_samples(config(tmp_path / "copy", out, num_samples=samples, seed=seed,
+                          temperature=temperature))
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    prior = sess.run(tf.random.stateless_normal(
+        [TINY.timesteps, samples, TINY.latent_size],
+        seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2)))
+  drawn = numpy_draw.sample(weights, learned, temperature * prior)[-1]  # [S, A, A, 3]
+  assert np.abs(np.round(drawn * 255) - np.round(numpy_draw.sample(weights, learned, prior)[-1]
+                                                 * 255)).max() > 5  # the test can fail
+  assert_rounds(grid_cells(iio.imread(out / "samples.png"), samples, cols=2), drawn,
+                "samples.png at temperature %g" % temperature)
+
+
 def grid_cells(picture, count, cols):
   """The `count` upscaled cells [count, 8*SCALE, 8*SCALE, C] of a grid of `cols` columns."""
   step = (TINY.image_size + 1) * SCALE
