@@ -23,7 +23,7 @@ class Session:
 
   def run(self, fetches, feed):
     if fetches == "samples":
-      assert feed == {"num_samples": self.num_samples}
+      assert feed == {"num_samples": self.num_samples, "temperature": 1.0}
       return self.samples[:self.num_samples]
     assert fetches == ["gen", "kl", "canvas"]
     i = -1 - feed["noise_step"]  # batch i: keyed by -1 - i, never a training step
@@ -35,7 +35,7 @@ class Session:
 GRAPH = types.SimpleNamespace(
     draw=types.SimpleNamespace(gen_loss_per_image="gen", kl_per_step="kl"),
     final_canvas="canvas", images="images", noise_step="noise_step", samples="samples",
-    num_samples="num_samples")
+    num_samples="num_samples", temperature="temperature")
 
 
 def fixtures(channels):
