@@ -12,11 +12,11 @@ import numpy as np
 READ = (0, 230, 118)  # green
 WRITE = (255, 64, 64)  # red
 BACKGROUND = (40, 40, 40)  # dark grey, so the black gaps of a grid show each cell's edge
-LEGEND = ("green: read window, red: write window; each box spans the first to the last "
-          "filter centre, the dots are the N x N filter centres (N <= 8)")
 # A larger window is drawn as its box alone: 16 x 16 dots of a write window cover a 64 x 64
 # face with a lattice that hides it, and the box still gives the spacing, (N - 1) delta wide.
 MAX_DOTS_N = 8
+LEGEND = ("green: read window, red: write window; each box spans the first to the last "
+          "filter centre, the dots are the N x N filter centres (N <= %d)" % MAX_DOTS_N)
 
 # Positions further off than this are all equally invisible; it keeps the int cast finite.
 _FAR = 1e6

@@ -350,6 +350,15 @@ def randomised_copy(logdir, copy, seed):
   return values
 
 
+def sample_noise(seed, samples):
+  """[T, S, Z]: the prior samples' eps as runs.build_graph draws it, stateless normal keyed
+  by fold_in((seed, 0), 2)."""
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    return sess.run(tf.random.stateless_normal(
+        [TINY.timesteps, samples, TINY.latent_size],
+        seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2)))
+
+
 def test_temperature_scales_the_samples_noise_not_the_learned_priors_mean(tmp_path):
   """samples.png at --temperature=0.4 is numpy_draw's sampler given 0.4 eps: z_t = mu_p +
   0.4 sigma_p eps, the learned prior's mean unscaled."""
@@ -359,10 +368,7 @@ def test_temperature_scales_the_samples_noise_not_the_learned_priors_mean(tmp_pa
   out = tmp_path / "pictures"
   gif.make_samples(config(tmp_path / "copy", out, num_samples=samples, seed=seed,
                           temperature=temperature))
-  with tf.Graph().as_default(), tf1.Session() as sess:
-    prior = sess.run(tf.random.stateless_normal(
-        [TINY.timesteps, samples, TINY.latent_size],
-        seed=tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), 2)))
+  prior = sample_noise(seed, samples)
   drawn = numpy_draw.sample(weights, learned, temperature * prior)[-1]  # [S, A, A, 3]
   assert np.abs(np.round(drawn * 255) - np.round(numpy_draw.sample(weights, learned, prior)[-1]
                                                  * 255)).max() > 5  # the test can fail
@@ -402,10 +408,9 @@ def test_frames_are_the_canvases_of_draw_in_numpy_from_the_checkpoint(logdir, tm
   batch = np.stack([celeba.preprocess(p, 24, TINY.image_size) for p in paths]) / 255.0
   t, z = TINY.timesteps, TINY.latent_size
   with tf.Graph().as_default(), tf1.Session() as sess:
-    eps, prior = sess.run([
-        tf.random.stateless_normal([t, faces, z], seed=tf.constant([seed, -1], tf.int64)),
-        tf.random.stateless_normal([t, samples, z], seed=tf.random.experimental.stateless_fold_in(
-            tf.constant([seed, 0], tf.int64), 2))])
+    eps = sess.run(tf.random.stateless_normal([t, faces, z],
+                                              seed=tf.constant([seed, -1], tf.int64)))
+  prior = sample_noise(seed, samples)
   canvases = numpy_draw.draw(weights, TINY, batch, eps)["canvases"]  # [T, F, A, A, 3]
   rounded = np.round(canvases * 255)
   assert np.abs(np.diff(rounded, axis=0)).max() > 20  # the steps differ: the test can fail
