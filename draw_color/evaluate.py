@@ -1,6 +1,7 @@
 """Evaluation on a whole split: per-image losses, the KL of every step, the bound, MSE/PSNR,
-and what a person sees in the prior's samples: how many are blank, how diverse they are, and
-whether they are one picture many times over.
+and what a person sees in the prior's samples: how many are blank, how diverse they are,
+whether they are one picture many times over, and how far their local patches are from real
+pictures' at each scale (swd.py).
 
 For --loss=bernoulli the generation loss is the paper's reconstruction cross-entropy (eq. 9)
 and generation + KL (eq. 10, 11) is the negative log-likelihood bound in nats that the DRAW
@@ -23,6 +24,7 @@ from draw_color import datasets
 from draw_color import fileio
 from draw_color import progress
 from draw_color import runs
+from draw_color import swd
 
 tf1 = tf.compat.v1
 
@@ -38,14 +40,14 @@ EvalConfig = collections.namedtuple(
         "seed",  # Keys the eps of the evaluation.
         "progress_secs",  # Seconds between progress lines.
         "device",  # "auto", "cpu" or "gpu:N".
-        "num_samples",  # Prior samples for the blank fraction, diversity and distinctness.
+        "num_samples",  # Prior samples for the blank fraction, diversity, distinctness, SWD.
         "temperature",  # Scale of their noise (runs.Graph.temperature); 1 is the paper's.
     ],
     defaults=(runs.SAMPLES, 1.0))
 
 # The per-split scalars that go to TensorBoard and the summary line.
 SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness",
-           "blank_fraction", "diversity", "distinctness")
+           "blank_fraction", "diversity", "distinctness", "swd")
 # A picture is blank when fewer than BLANK_SHARE of its pixels differ from its median colour
 # by more than BLANK_TOLERANCE in some channel: a nearly uniform canvas. Of the 780 faces of
 # the subset's valid split, none is blank: the fewest such pixels is 36%, the median 86%.
@@ -126,12 +128,20 @@ def sample_measures(samples, reference):
   as the real ones do; and their distinctness: median_nearest_distance over that of
   `reference`, 1 when each sample is as far from its nearest other sample as real faces are,
   0 when each has a twin. A collapse to one pattern keeps a high diversity when its dots land
-  in different places; it has next to no distinctness."""
-  return {"blank_fraction": float(blank(samples, blank_share(reference)).mean()),
-          "diversity": mean_pairwise_distance(samples) /
-                       max(mean_pairwise_distance(reference), 1e-12),
-          "distinctness": median_nearest_distance(samples) /
-                          max(median_nearest_distance(reference), 1e-12)}
+  in different places; it has next to no distinctness. Where the pictures are at least
+  swd.PATCH pixels on a side, also swd_per_level, swd.distance of as many of each (the first
+  of the larger set), and swd, its mean over the levels: 0 when the samples' patches are
+  distributed as the real ones', and it grows with blur, blotches and casts."""
+  measures = {"blank_fraction": float(blank(samples, blank_share(reference)).mean()),
+              "diversity": mean_pairwise_distance(samples) /
+                           max(mean_pairwise_distance(reference), 1e-12),
+              "distinctness": median_nearest_distance(samples) /
+                              max(median_nearest_distance(reference), 1e-12)}
+  if min(np.shape(samples)[1:3]) >= swd.PATCH:
+    m = min(len(samples), len(reference))
+    per_level = swd.distance(samples[:m], reference[:m])
+    measures.update(swd_per_level=per_level, swd=float(np.mean(per_level)))
+  return measures
 
 
 def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES,
@@ -190,6 +200,17 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   return results
 
 
+def real_swd(images, num_samples):
+  """swd.distance of uint8 `images` [N, A, A, C] num_samples to 2 num_samples - 1 from the
+  first num_samples, the reference evaluate compares the samples with: the distance that
+  drawing a finite set alone leaves between real pictures, the floor of the samples'. None
+  where there are fewer than 2 num_samples images or they are smaller than swd.PATCH."""
+  if len(images) < 2 * num_samples or num_samples < 2 or images.shape[1] < swd.PATCH:
+    return None
+  pictures = np.divide(images[:2 * num_samples], np.float32(255), dtype=np.float32)
+  return swd.distance(pictures[num_samples:], pictures[:num_samples])
+
+
 def summary_line(results):
   """The scalars of `results` on one line."""
   return "  ".join("%s %.4g" % (k, results[k]) for k in SCALARS if k in results)
@@ -223,6 +244,15 @@ def table(results):
               results["diversity"]),
              ("sample distinctness (median distance to the nearest other, %dx%d blocks, "
               "samples / real)" % (COARSE_SIDE, COARSE_SIDE), results["distinctness"])]
+  if "swd" in results:
+    rows.append(("sample SWD x 1000 (patches against real ones', mean of %d scales; "
+                 "per scale, finest first: %s)"
+                 % (len(results["swd_per_level"]),
+                    " ".join("%.1f" % d for d in results["swd_per_level"])), results["swd"]))
+  if "swd_real" in results:
+    rows.append(("SWD x 1000 of as many other real pictures (per scale: %s)"
+                 % " ".join("%.1f" % d for d in results["swd_real_per_level"]),
+                 results["swd_real"]))
   rows.append(("KL per step", " ".join("%.2f" % k for k in results["kl_per_step"])))
   lines = ["| %s, %d images | value |" % (results["split"], results["images"]),
            "| --- | ---: |"]
@@ -252,6 +282,10 @@ def run(config):
                    len(images), config.split, dataset)
       results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs,
                          config.num_samples, config.temperature)
+  # Once per evaluation here, not at every one of training's: it depends on the split alone.
+  floor = real_swd(images, config.num_samples)
+  if floor and "swd" in results:
+    results.update(swd_real_per_level=floor, swd_real=float(np.mean(floor)))
   results.update(split=config.split, step=step, checkpoint=checkpoint)
   fileio.write_json(os.path.join(config.logdir, "eval_%s.json" % config.split),
                     {"results": results, "hparams": hparams, "eval": config._asdict()})

@@ -36,14 +36,15 @@ PlotConfig = collections.namedtuple(
     defaults=((), (), 0))
 
 # (panel title, training tag or None, valid tag): what train.py writes. A panel is drawn when
-# some run has one of its tags: the last five only where runs evaluated the valid split.
+# some run has one of its tags: the last six only where runs evaluated the valid split.
 PANELS = (("generation loss per image", "loss/generation_per_image", "valid/generation"),
           ("KL per image (nats)", "loss/latent", "valid/kl"),
           ("PSNR of the reconstructions (dB)", None, "valid/psnr"),
           ("sharpness (reconstructions / real)", None, "valid/sharpness"),
           ("blank samples (fraction)", None, "valid/blank_fraction"),
           ("sample diversity (samples / real)", None, "valid/diversity"),
-          ("sample distinctness (samples / real)", None, "valid/distinctness"))
+          ("sample distinctness (samples / real)", None, "valid/distinctness"),
+          ("sample SWD x 1000 (0: patches as real ones')", None, "valid/swd"))
 # First of all, for the runs whose loss is the paper's Bernoulli likelihood, where the total
 # loss is the negative log-likelihood bound in nats that the DRAW paper reports.
 BOUND_PANEL = ("negative log-likelihood bound per image (nats)", "loss/total", "valid/bound")

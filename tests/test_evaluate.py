@@ -188,4 +188,5 @@ def test_cli_eval_prints_the_table(mnist_run):
   assert result.returncode == 0, result.stderr
   assert "negative log-likelihood bound (nats)" in result.stdout
   assert "bits per dimension" in result.stdout
+  assert "sample SWD x 1000" in result.stdout  # 28 x 28 digits: one scale
   assert os.path.exists(os.path.join(logdir, "eval_valid.json"))

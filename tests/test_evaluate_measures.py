@@ -9,6 +9,7 @@ import pytest
 
 from draw_color import evaluate
 from draw_color import model
+from draw_color import swd
 
 N, A, T, BATCH, SAMPLES = 7, 4, 2, 3, 4
 
@@ -99,6 +100,7 @@ def test_split_measures_match_numpy(channels, loss):
                                                  rel=1e-5)
   else:
     assert not {"mse", "psnr", "sharpness"} & set(results)
+  assert not {"swd", "swd_real"} & set(results)  # 4 x 4 pictures: no 7 x 7 patch
   assert results["samples"] == SAMPLES
   assert results["blank_fraction"] == 0.25
   assert results["diversity"] == pytest.approx(
@@ -174,3 +176,30 @@ def test_the_blank_share_is_half_the_least_inked_real_picture_and_at_most_a_tent
   assert evaluate.sample_measures(samples, digits)["blank_fraction"] == 0.5
   assert evaluate.sample_measures(samples, faces)["blank_fraction"] == 1.0
   assert evaluate.blank(samples, 0.03).tolist() == [False, True]
+
+
+
+def test_swd_of_samples_that_are_the_reference_is_zero():
+  """16 x 16 pictures (a 7 x 7 patch fits): samples equal to the split's first four images
+  are at distance 0 from them; 4 x 4 pictures (above) have no SWD at all."""
+  side, n, s = 16, 7, 4
+  config = model.ModelConfig(image_size=side, timesteps=T)
+  rng = np.random.default_rng(5)
+  images = rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+  x = images / np.float32(255)  # as evaluate divides them
+  gen, kl = rng.random(n), rng.random((T, n))
+  canvases = rng.random((n, side, side, 3)).astype(np.float32)
+  results = evaluate.evaluate(Session(images, gen, kl, canvases, x[:s], num_samples=s), GRAPH,
+                              images, config, BATCH, progress_secs=0.0, num_samples=s)
+  assert results["swd_per_level"] == [0.0] and results["swd"] == 0.0
+  assert "sample SWD x 1000" in evaluate.table(dict(results, split="valid"))
+
+
+def test_the_real_floor_compares_the_next_images_with_the_first():
+  rng = np.random.default_rng(6)
+  images = rng.integers(0, 256, (9, 16, 16, 3), dtype=np.uint8)
+  x = images / np.float32(255)
+  floor = evaluate.real_swd(images, 4)
+  assert floor == pytest.approx(swd.distance(x[4:8], x[:4])) and floor[0] > 0
+  assert evaluate.real_swd(images[:7], 4) is None  # fewer than twice the samples
+  assert evaluate.real_swd(images[:, :6, :6], 4) is None  # smaller than a patch
