@@ -73,7 +73,7 @@ test: install
 # cores the VAE/GAN tests alone vary more than that, so the margin is 10x (the test server
 # still kills a hung mutant after MUTANT_TIMEOUT).
 MUTATE ?= draw_color/celeba.py draw_color/datasets.py draw_color/evaluate.py draw_color/model.py \
-	  draw_color/objectives.py draw_color/vaegan.py
+	  draw_color/objectives.py draw_color/swd.py draw_color/vaegan.py
 mutate: install
 	@git diff --quiet -- $(MUTATE) || { echo "error: $(MUTATE) differ from git: commit them," \
 	  "or restore a mutant an interrupted run left (git checkout -- draw_color)"; exit 1; }

@@ -2,7 +2,7 @@
 
 Only the maths is mutated: the functions and classes named in SCOPE (the filterbanks, read and
 write, the LSTM, the KL and the losses, the sampler, the VAE/GAN losses and discriminator,
-evaluate's measures, the loader's crop/resize and batching), less the lines that raise or
+evaluate's measures and the SWD, the loader's crop/resize and batching), less the lines that raise or
 log. Each mutant of a file is judged by that file's tests alone (TESTS), stopping at the
 first failure: the whole suite per mutant would take ~9 min.
 
@@ -34,7 +34,11 @@ SCOPE = {
         "noise_shape", "build_draw", "build_sampler"),
     "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "balance"),
     "draw_color/evaluate.py": (
-        "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "evaluate"),
+        "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "evaluate",
+        "real_swd"),
+    "draw_color/swd.py": (
+        "_blur", "pyramid_down", "pyramid_up", "levels", "laplacian_pyramid", "descriptors",
+        "sliced_wasserstein", "distance"),
     "draw_color/vaegan.py": ("_conv", "_dense", "_batch_norm", "discriminator", "build"),
     "draw_color/celeba.py": ("_crop_resize",),
     "draw_color/datasets.py": ("part_bounds", "Batches", "fixed_batch", "_to_float"),
@@ -49,7 +53,8 @@ TESTS = {
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
-        " or batches_do_not'"),
+        " or batches_do_not or swd or real_floor'"),
+    "draw_color/swd.py": "tests/test_swd.py tests/test_evaluate_measures.py -k 'swd or real_floor'",
     "draw_color/vaegan.py": (
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
         " or balanc or schedules or feature_loss'"),
