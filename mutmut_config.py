@@ -2,8 +2,8 @@
 
 Only the maths is mutated: the functions and classes named in SCOPE (the filterbanks, read and
 write, the LSTM, the KL and the losses, the sampler, the VAE/GAN losses and discriminator,
-evaluate's measures and the SWD, the loader's crop/resize and batching), less the lines that raise or
-log. Each mutant of a file is judged by that file's tests alone (TESTS), stopping at the
+evaluate's measures and the SWD, the loader's crop/resize and batching), less the lines that
+raise or log. Each mutant of a file is judged by that file's tests alone (TESTS), stopping at the
 first failure: the whole suite per mutant would take ~9 min.
 
 Importing TensorFlow costs seconds, more than most tests here, so the tests do not run in a
