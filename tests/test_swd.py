@@ -106,3 +106,26 @@ def test_distance_sees_blur_and_a_colour_cast_and_not_a_second_draw():
 def test_distance_wants_as_many_samples_as_reference_pictures():
   with pytest.raises(ValueError, match="differ in shape"):
     swd.distance(np.zeros((2, 16, 16, 3)), np.zeros((3, 16, 16, 3)))
+
+
+def test_one_scale_is_the_distance_of_descriptors_normalised_by_the_reference():
+  """16 x 16 pictures have one scale, the pictures themselves: the distance is 1000 times
+  sliced_wasserstein of both sets' descriptors, each channel less the reference descriptors'
+  mean in that channel and over their standard deviation there."""
+  rng = np.random.default_rng(7)
+  reference = rng.random((3, 16, 16, 2)) * [1.0, 0.2]
+  samples = rng.random((3, 16, 16, 2)) * [0.5, 0.4] + [0.3, 0.0]
+  dr = swd.descriptors(reference, np.random.RandomState([0, 0, 1]))
+  ds = swd.descriptors(samples, np.random.RandomState([0, 0, 1]))
+  for channel in range(2):  # descriptors interleave the channels: pixel by pixel, C each
+    values = dr[:, channel::2]
+    mean, std = values.mean(), values.std()
+    dr[:, channel::2] = (values - mean) / std
+    ds[:, channel::2] = (ds[:, channel::2] - mean) / std
+  expected = 1000 * swd.sliced_wasserstein(ds, dr, np.random.RandomState([0, 0]))
+  assert swd.distance(samples, reference) == [pytest.approx(expected)]
+
+
+def test_the_smaller_side_sets_the_scales():
+  pictures = np.random.default_rng(8).random((2, 16, 40, 3))  # 16: one scale, though 40 has two
+  assert len(swd.distance(pictures, pictures[::-1])) == 1
