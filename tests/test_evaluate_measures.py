@@ -203,3 +203,14 @@ def test_the_real_floor_compares_the_next_images_with_the_first():
   assert floor == pytest.approx(swd.distance(x[4:8], x[:4])) and floor[0] > 0
   assert evaluate.real_swd(images[:7], 4) is None  # fewer than twice the samples
   assert evaluate.real_swd(images[:, :6, :6], 4) is None  # smaller than a patch
+
+
+def test_swd_from_a_7_by_7_picture_and_a_floor_from_twice_the_samples():
+  """The bounds: pictures of exactly swd.PATCH pixels have an SWD and a floor, one pixel less
+  neither; exactly twice the samples (here two, the fewest that have a diversity) a floor."""
+  images = np.random.default_rng(9).integers(0, 256, (4, 7, 7, 3), dtype=np.uint8)
+  pictures = images / 255.0
+  assert "swd" in evaluate.sample_measures(pictures[:2], pictures[2:])
+  assert "swd" not in evaluate.sample_measures(pictures[:2, :6, :6], pictures[2:, :6, :6])
+  assert len(evaluate.real_swd(images, 2)) == 1
+  assert evaluate.real_swd(images[:, :6, :6], 2) is None
