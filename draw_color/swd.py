@@ -1,5 +1,5 @@
 """The sliced Wasserstein distance between the local patches of two sets of pictures, scale by
-scale (Karras et al. 2018, "Progressive growing of GANs", section 5 and appendix D).
+scale (Karras et al. 2018, "Progressive growing of GANs", section 5).
 
 Each picture is split into a Laplacian pyramid; at each level, 7x7 neighbourhoods drawn at
 random from every picture are the descriptors; the distance between the two sets' descriptor
