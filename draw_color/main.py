@@ -175,7 +175,7 @@ flags.DEFINE_integer("patience", 0, "Stop training when the valid bound has not 
 # Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
 flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")
 flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them), for "
-                     "the pictures and for --mode=eval's measures of samples (blank, diversity, SWD).",
+                     "the pictures and --mode=eval's sample measures (blank, diversity, SWD).",
                      lower_bound=1)
 flags.DEFINE_float("temperature", 1.0, "Scale of the prior's noise for the samples, "
                    "z_t = mu_p + temperature * sigma_p * eps: below 1 draws more typical, less "
