@@ -131,7 +131,7 @@ def sample_measures(samples, reference):
   in different places; it has next to no distinctness. Where the pictures are at least
   swd.PATCH pixels on a side, also swd_per_level, swd.distance of as many of each (the first
   of the larger set), and swd, its mean over the levels: 0 when the samples' patches are
-  distributed as the real ones', and it grows with blur, blotches and casts."""
+  distributed as the real ones', and it grows with blur, collapse and colour casts."""
   measures = {"blank_fraction": float(blank(samples, blank_share(reference)).mean()),
               "diversity": mean_pairwise_distance(samples) /
                            max(mean_pairwise_distance(reference), 1e-12),

@@ -5,9 +5,9 @@ Each picture is split into a Laplacian pyramid; at each level, 7x7 neighbourhood
 random from every picture are the descriptors; the distance between the two sets' descriptor
 distributions is the mean, over random directions, of the 1-D Wasserstein distance of their
 projections (sorted projections, matched in order). A blurred sample lacks the real pictures'
-fine-level patches; a blotchy one has patches of colour that real faces do not: both move
-the finest levels' distance, where the blank fraction, diversity and distinctness see
-nothing.
+fine-level patches, a blank or collapsed set their variety, a colour cast their colours. It
+compares patches, not faces: a blotch has the contrast of a real face's patches, in a place
+where a face has none, and goes unseen (README, "Evaluation").
 
 One departure: Karras et al. normalise each set's descriptors by that set's own mean and
 standard deviation per channel, which hides a loss of contrast; here both sets are
