@@ -37,7 +37,7 @@ SCOPE = {
         "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "evaluate",
         "real_swd"),
     "draw_color/swd.py": (
-        "_blur", "pyramid_down", "pyramid_up", "levels", "laplacian_pyramid", "descriptors",
+        "_blur", "pyramid_down", "pyramid_up", "fits", "levels", "laplacian_pyramid", "descriptors",
         "sliced_wasserstein", "distance"),
     "draw_color/vaegan.py": ("_conv", "_dense", "_batch_norm", "discriminator", "build"),
     "draw_color/celeba.py": ("_crop_resize",),

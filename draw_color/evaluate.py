@@ -137,7 +137,7 @@ def sample_measures(samples, reference):
                            max(mean_pairwise_distance(reference), 1e-12),
               "distinctness": median_nearest_distance(samples) /
                               max(median_nearest_distance(reference), 1e-12)}
-  if min(np.shape(samples)[1:3]) >= swd.PATCH:
+  if swd.fits(samples):
     m = min(len(samples), len(reference))
     per_level = swd.distance(samples[:m], reference[:m])
     measures.update(swd_per_level=per_level, swd=float(np.mean(per_level)))
@@ -205,7 +205,7 @@ def real_swd(images, num_samples):
   first num_samples, the reference evaluate compares the samples with: the distance that
   drawing a finite set alone leaves between real pictures, the floor of the samples'. None
   where there are fewer than 2 num_samples images or they are smaller than swd.PATCH."""
-  if len(images) < 2 * num_samples or num_samples < 2 or images.shape[1] < swd.PATCH:
+  if len(images) < 2 * num_samples or num_samples < 2 or not swd.fits(images):
     return None
   pictures = np.divide(images[:2 * num_samples], np.float32(255), dtype=np.float32)
   return swd.distance(pictures[num_samples:], pictures[:num_samples])

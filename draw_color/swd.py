@@ -47,6 +47,11 @@ def pyramid_up(images, shape):
   return 4 * _blur(up)
 
 
+def fits(pictures):
+  """Whether pictures [N, H, W, C] hold a PATCH x PATCH neighbourhood: the ones distance takes."""
+  return min(np.shape(pictures)[1:3]) >= PATCH
+
+
 def levels(side):
   """How many pyramid levels a picture of `side` pixels has: halvings while the side stays
   at least SMALLEST; 1 for a picture smaller than that."""
