@@ -129,3 +129,9 @@ def test_one_scale_is_the_distance_of_descriptors_normalised_by_the_reference():
 def test_the_smaller_side_sets_the_scales():
   pictures = np.random.default_rng(8).random((2, 16, 40, 3))  # 16: one scale, though 40 has two
   assert len(swd.distance(pictures, pictures[::-1])) == 1
+
+
+@pytest.mark.parametrize("height, width, held", [
+    (7, 7, True), (6, 7, False), (7, 6, False), (5, 20, False), (20, 5, False), (64, 64, True)])
+def test_pictures_fit_when_both_sides_hold_a_patch(height, width, held):
+  assert swd.fits(np.zeros([2, height, width, 3])) == held
