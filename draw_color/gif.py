@@ -65,10 +65,10 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
 
   Images the model was not trained on, the same every run: CelebA's first 64 faces, 64
   digits evenly spaced through MNIST's test split, taken every STEPS_FACES-th first (0, 8,
-  ..., 56, 1, 9, ...) so that each 8 in a row, steps.png's rows too, span the split. A CelebA subset without
-  list_eval_partition.txt has every image in every split; one whose partition file puts
-  none of its images in the test split falls back to all of them. Only these 64 faces are
-  decoded, so that no cache of the whole test split is built for them.
+  ..., 56, 1, 9, ...) so that each 8 in a row, steps.png's rows too, span the split. A
+  CelebA subset without list_eval_partition.txt has every image in every split; one whose
+  partition file puts none of its images in the test split falls back to all of them. Only
+  these 64 faces are decoded, so that no cache of the whole test split is built for them.
   """
   if dataset == "mnist":
     # Neither the first nor in their order: the test split is sorted by digit, and steps.png's

@@ -93,7 +93,8 @@ def test_a_second_training_into_a_held_logdir_is_one_line(data_dir, tmp_path):
   from draw_color import fileio  # pylint: disable=import-outside-toplevel
   with fileio.exclusive(str(tmp_path)):
     result = run_main(*TINY_FLAGS, "--data_dir=" + data_dir, "--logdir=" + str(tmp_path))
-  assert_one_line_error(result, "%s is in use by another process (pid %d)" % (tmp_path, os.getpid()))
+  assert_one_line_error(result,
+                        "%s is in use by another process (pid %d)" % (tmp_path, os.getpid()))
 
 
 def test_subset_mode_links_the_listed_faces_and_says_what_is_missing(tmp_path):

@@ -443,10 +443,12 @@ def test_learned_prior_samples_are_the_standard_sampler_fed_its_mean_and_scale()
     sampled = model.build_sampler(4, learned, noise=tf.constant(eps, tf.float32))
     with tf1.variable_scope("prior", reuse=True):
       # A prior whose weights are zero: mu_p = 0.5, sigma_p = 2 at every step.
-      setup = [tf1.get_variable("mu/w").assign(tf.zeros([TINY.hidden_size, TINY.latent_size])),
+      weights = tf.zeros([TINY.hidden_size, TINY.latent_size])
+      setup = [tf1.get_variable("mu/w").assign(weights),
                tf1.get_variable("mu/b").assign(tf.fill([TINY.latent_size], 0.5)),
-               tf1.get_variable("log_sigma/w").assign(tf.zeros([TINY.hidden_size, TINY.latent_size])),
-               tf1.get_variable("log_sigma/b").assign(tf.fill([TINY.latent_size], np.float32(np.log(2.0))))]
+               tf1.get_variable("log_sigma/w").assign(weights),
+               tf1.get_variable("log_sigma/b").assign(
+                   tf.fill([TINY.latent_size], np.float32(np.log(2.0))))]
     standard = model.build_sampler(4, TINY, noise=tf.constant(0.5 + 2 * eps, tf.float32))
     with tf1.Session() as sess:
       sess.run(tf1.global_variables_initializer())

@@ -215,7 +215,8 @@ def test_stages_are_where_the_learning_rate_changes_and_rates_read_as_flags():
   rows = [{"step": s, "learning_rate": r} for s, r in
           ((5, 1e-3), (10, 1e-3), (12, 3e-4), (14, None), (16, 3e-4), (18, 9.99999975e-06))]
   assert plot.stages(rows) == [(10, 3e-4), (16, 9.99999975e-06)]
-  assert [plot._rate(r) for r in (3e-4, 1e-3, 2.5e-5, 9.99999975e-06)] == [  # pylint: disable=protected-access
+  rate = plot._rate  # pylint: disable=protected-access
+  assert [rate(r) for r in (3e-4, 1e-3, 2.5e-5, 9.99999975e-06)] == [
       "3e-4", "1e-3", "2.5e-5", "1e-5"]
 
 

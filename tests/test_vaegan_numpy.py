@@ -246,9 +246,11 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   np.testing.assert_allclose(got["logits"], logits, rtol=1e-3, atol=1e-3)
   # -log D(x) and -log(1 - D) of each generated picture; the decoder's -log D of them: the
   # means of each source's four, summed.
+  generated = len(seen) // 4 - 1  # sources other than the faces
   assert got["discriminator_loss"] == pytest.approx(
-      np.logaddexp(0, -logits[:4]).mean() + np.logaddexp(0, logits[4:]).mean() * (len(seen) // 4 - 1), rel=1e-3)
-  assert got["gan_loss"] == pytest.approx(np.logaddexp(0, -logits[4:]).mean() * (len(seen) // 4 - 1),
+      np.logaddexp(0, -logits[:4]).mean() + np.logaddexp(0, logits[4:]).mean() * generated,
+      rel=1e-3)
+  assert got["gan_loss"] == pytest.approx(np.logaddexp(0, -logits[4:]).mean() * generated,
                                           rel=1e-3)
   if not augment and not mbstd:
     assert np.mean(logits[:4] > 0) == 0.25 and ((logits[4:] > 0) & (logits[4:] < 1)).all()
