@@ -34,8 +34,8 @@ SCOPE = {
         "noise_shape", "build_draw", "build_sampler"),
     "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "balance"),
     "draw_color/evaluate.py": (
-        "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "evaluate",
-        "real_swd"),
+        "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "gaussian_gap",
+        "prior_gaps", "evaluate", "real_swd"),
     "draw_color/swd.py": (
         "_blur", "pyramid_down", "pyramid_up", "fits", "levels", "laplacian_pyramid", "descriptors",
         "sliced_wasserstein", "distance"),
@@ -53,7 +53,7 @@ TESTS = {
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
-        " or batches_do_not or swd or real_floor'"),
+        " or batches_do_not or swd or real_floor or prior_gap'"),
     "draw_color/swd.py": "tests/test_swd.py tests/test_evaluate_measures.py -k 'swd or real_floor'",
     "draw_color/vaegan.py": (
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"

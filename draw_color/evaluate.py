@@ -144,6 +144,32 @@ def sample_measures(samples, reference):
   return measures
 
 
+def gaussian_gap(mean, cov):
+  """KL(N(mean, cov) || N(0, I)) in nats, for mean [Z] and a positive definite cov [Z, Z]."""
+  _, log_det = np.linalg.slogdet(cov)
+  return 0.5 * float(np.trace(cov) + mean @ mean - len(mean) - log_det)
+
+
+def prior_gaps(sums, outers, variances, n):
+  """How far the prior is from where the posteriors put z, step by step: [T] nats.
+
+  In the prior's units (z_t - mu_p) / sigma_p, each image's posterior of z_t is N(a, diag s^2)
+  with a = (mu - mu_p) / sigma_p and s = sigma / sigma_p, and the prior is N(0, I). The n
+  posteriors together, the aggregate posterior, have mean E[a] and covariance Cov(a) +
+  E[diag s^2]; this is gaussian_gap of those moments at each step: 0 when the aggregate has
+  the prior's mean and covariance, large when the prior draws z where no posterior puts it
+  (the standard prior's blank samples). A learned prior matches the moments up to what a
+  linear function of h^dec can follow. `sums` [T, Z] of a, `outers` [T, Z, Z] of a a^T and
+  `variances` [T, Z] of s^2, each summed over the n images.
+  """
+  gaps = []
+  for total, outer, variance in zip(sums, outers, variances):
+    mean = total / n  # [Z]
+    cov = outer / n - np.outer(mean, mean) + np.diag(variance / n)  # [Z, Z]
+    gaps.append(gaussian_gap(mean, cov))
+  return gaps
+
+
 def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES,
              temperature=1.0):
   """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order,
@@ -151,7 +177,8 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
 
   Returns a dict: loss (the config's); images; generation, kl and bound per image (means
   over the split);
-  kl_per_step [T]; for the Bernoulli loss bits_per_dim; for colour images mse and psnr of
+  kl_per_step [T]; prior_gap_per_step [T] (prior_gaps) and prior_gap, its sum; for the
+  Bernoulli loss bits_per_dim; for colour images mse and psnr of
   the final canvas (the mean over images of each image's PSNR, in dB, of pixels in [0, 1])
   and its sharpness: the split's mean gradient_magnitude of the final canvases over that
   of the originals (1: as sharp as the faces, below 1: blurrier; noise raises it too); and,
@@ -162,13 +189,21 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   n = len(images)
   totals = collections.defaultdict(float)
   kl_per_step = np.zeros(config.timesteps)
+  t, z = config.timesteps, config.latent_size
+  sums, outers, variances = np.zeros([t, z]), np.zeros([t, z, z]), np.zeros([t, z])
   shown = progress.Progress(progress_secs, total=n)
   for i, first in enumerate(range(0, n, batch_size)):
     batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
     # Negative noise steps: never one that training used.
-    gen, kl, canvas = sess.run(
-        [draw.gen_loss_per_image, draw.kl_per_step, graph.final_canvas],
-        {graph.images: batch, graph.noise_step: -1 - i})  # [B], [T, B], [B, A, A, C]
+    gen, kl, canvas, mus, log_sigmas, prior_mus, prior_log_sigmas = sess.run(
+        [draw.gen_loss_per_image, draw.kl_per_step, graph.final_canvas, draw.mus,
+         draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas],
+        {graph.images: batch, graph.noise_step: -1 - i})  # [B], [T, B], [B, A, A, C], [T, B, Z]
+    scale = np.exp(np.asarray(prior_log_sigmas, np.float64))  # [T, B, Z]
+    a = (mus - np.asarray(prior_mus, np.float64)) / scale  # [T, B, Z], prior's units
+    sums += a.sum(axis=1)
+    outers += np.matmul(a.transpose(0, 2, 1), a)  # [T, Z, Z]
+    variances += np.square(np.exp(np.asarray(log_sigmas, np.float64)) / scale).sum(axis=1)
     totals["generation"] += float(gen.sum())
     totals["kl"] += float(kl.sum())
     kl_per_step += kl.sum(1)
@@ -184,6 +219,8 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
                    tick.eta)
   results = {"loss": config.loss, "images": n, "generation": totals["generation"] / n,
              "kl": totals["kl"] / n, "kl_per_step": (kl_per_step / n).tolist()}
+  results["prior_gap_per_step"] = prior_gaps(sums, outers, variances, n)
+  results["prior_gap"] = float(sum(results["prior_gap_per_step"]))
   results["bound"] = results["generation"] + results["kl"]
   if config.loss == "bernoulli":
     dims = config.image_size**2 * config.channels
@@ -254,6 +291,10 @@ def table(results):
                  % " ".join("%.1f" % d for d in results["swd_real_per_level"]),
                  results["swd_real"]))
   rows.append(("KL per step", " ".join("%.2f" % k for k in results["kl_per_step"])))
+  rows.append(("prior gap (nats; a Gaussian of the posteriors' moments in the prior's units "
+               "against N(0, I); per step: %s)"
+               % " ".join("%.2f" % g for g in results["prior_gap_per_step"]),
+               results["prior_gap"]))
   lines = ["| %s, %d images | value |" % (results["split"], results["images"]),
            "| --- | ---: |"]
   lines += ["| %s | %s |" % (k, v if isinstance(v, str) else "%.4f" % v) for k, v in rows]

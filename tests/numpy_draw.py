@@ -3,6 +3,7 @@ equations and docs/reference.md's B1-B8, to check the graph against: given the s
 ({variable name: value}) and the same eps, they must give the same numbers."""
 
 import numpy as np
+import scipy.stats
 
 
 def sigmoid(x):
@@ -133,3 +134,18 @@ def sample(weights, config, noise):
     canvas = canvas + _write(weights, config, dec[1])
     canvases.append(sigmoid(canvas))
   return np.stack(canvases).transpose(0, 1, 3, 4, 2)
+
+
+def prior_gaps(mus, log_sigmas, prior_mus, prior_log_sigmas):
+  """Per step, KL(N(m, C) || N(0, I)) = -H(N(m, C)) + Z/2 log 2 pi + (tr C + m.m) / 2 for the
+  moments m, C of the mixture of the posteriors N(a_i, diag s_i^2) in the prior's units, each
+  argument [T, B, Z] as the DrawGraph's."""
+  gaps = []
+  for t in range(len(mus)):
+    a = (mus[t] - prior_mus[t]) / np.exp(prior_log_sigmas[t])  # [B, Z]
+    s2 = np.exp(2 * (log_sigmas[t] - prior_log_sigmas[t]))  # [B, Z]
+    m = a.mean(axis=0)
+    c = np.cov(a, rowvar=False, bias=True) + np.diag(s2.mean(axis=0))  # [Z, Z]
+    entropy = scipy.stats.multivariate_normal(m, c).entropy()
+    gaps.append(-entropy + 0.5 * len(m) * np.log(2 * np.pi) + 0.5 * (np.trace(c) + m @ m))
+  return gaps

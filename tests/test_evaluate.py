@@ -52,24 +52,28 @@ def mnist_run(tmp_path_factory):
 
 def numpy_bound(logdir, images, config, seed):
   """The paper's bound in numpy (numpy_draw) from the checkpoint's weights: cross-entropy of
-  sigma(c_T) plus every KL, with the eps that evaluation draws for its first batch."""
+  sigma(c_T) plus every KL, with the eps that evaluation draws for its first batch; and the
+  prior gap of every step."""
   eps = tf.random.stateless_normal(model.noise_shape(config, len(images)),
                                    seed=tf.constant([seed, -1], tf.int64))  # (seed, batch 0)
   d = numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
-  return d["gen_loss_per_image"].mean(), d["latent_loss_per_image"].mean()
+  gaps = numpy_draw.prior_gaps(*[d[k] for k in ("mus", "log_sigmas", "prior_mus",
+                                                "prior_log_sigmas")])
+  return d["gen_loss_per_image"].mean(), d["latent_loss_per_image"].mean(), gaps
 
 
 def test_bound_matches_numpy_and_is_written_with_the_step(mnist_run):
   data_dir, logdir = mnist_run
   results = evaluate.run(eval_config(logdir, "test"))
   images = datasets.load("mnist", data_dir, "test", 28) / np.float32(255)
-  xent, kl = numpy_bound(logdir, images, MNIST, seed=3)
+  xent, kl, gaps = numpy_bound(logdir, images, MNIST, seed=3)
   assert results["images"] == 6 and results["step"] == 3
   assert results["generation"] == pytest.approx(xent, rel=1e-4)
   assert results["kl"] == pytest.approx(kl, rel=1e-4, abs=1e-5)
   assert results["bound"] == pytest.approx(xent + kl, rel=1e-4)
   assert results["bits_per_dim"] == pytest.approx((xent + kl) / (784 * np.log(2)), rel=1e-4)
   assert sum(results["kl_per_step"]) == pytest.approx(results["kl"], rel=1e-5, abs=1e-6)
+  np.testing.assert_allclose(results["prior_gap_per_step"], gaps, rtol=1e-3, atol=1e-5)
   assert "mse" not in results  # grey MNIST: the bound is the number
   with open(os.path.join(logdir, "eval_test.json")) as f:
     saved = json.load(f)

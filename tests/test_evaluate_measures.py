@@ -7,11 +7,20 @@ import types
 import numpy as np
 import pytest
 
+import numpy_draw
 from draw_color import evaluate
 from draw_color import model
 from draw_color import swd
 
 N, A, T, BATCH, SAMPLES = 7, 4, 2, 3, 4
+Z = model.ModelConfig().latent_size  # the latent size of the configs below
+POSTERIOR_FIELDS = ["mus", "log_sigmas", "prior_mus", "prior_log_sigmas"]
+
+
+def posteriors(n):
+  """Stand-ins for the posterior's and the prior's mus and log sigmas, each [T, n, Z]."""
+  rng = np.random.default_rng(1)
+  return [rng.normal(0.3, 0.5, (T, n, Z)) for _ in POSTERIOR_FIELDS]
 
 
 class Session:
@@ -21,20 +30,23 @@ class Session:
     self.images, self.gen, self.kl, self.canvases, self.samples = (images, gen, kl, canvases,
                                                                     samples)
     self.num_samples = num_samples
+    self.posteriors = posteriors(len(gen))
 
   def run(self, fetches, feed):
     if fetches == "samples":
       assert feed == {"num_samples": self.num_samples, "temperature": 1.0}
       return self.samples[:self.num_samples]
-    assert fetches == ["gen", "kl", "canvas"]
+    assert fetches == ["gen", "kl", "canvas"] + POSTERIOR_FIELDS
     i = -1 - feed["noise_step"]  # batch i: keyed by -1 - i, never a training step
     part = slice(i * BATCH, i * BATCH + len(feed["images"]))
     np.testing.assert_array_equal(feed["images"], self.images[part] / np.float32(255))
-    return self.gen[part], self.kl[:, part], self.canvases[part]
+    return [self.gen[part], self.kl[:, part], self.canvases[part]] + [
+        field[:, part] for field in self.posteriors]
 
 
 GRAPH = types.SimpleNamespace(
-    draw=types.SimpleNamespace(gen_loss_per_image="gen", kl_per_step="kl"),
+    draw=types.SimpleNamespace(gen_loss_per_image="gen", kl_per_step="kl",
+                               **{field: field for field in POSTERIOR_FIELDS}),
     final_canvas="canvas", images="images", noise_step="noise_step", samples="samples",
     num_samples="num_samples", temperature="temperature")
 
@@ -85,6 +97,9 @@ def test_split_measures_match_numpy(channels, loss):
   assert results["generation"] == pytest.approx(gen.mean())
   assert results["kl"] == pytest.approx(kl.sum(0).mean())
   np.testing.assert_allclose(results["kl_per_step"], kl.mean(1))
+  gaps = numpy_draw.prior_gaps(*posteriors(N))
+  np.testing.assert_allclose(results["prior_gap_per_step"], gaps, rtol=1e-6)
+  assert results["prior_gap"] == pytest.approx(sum(gaps))
   assert results["bound"] == pytest.approx(bound)
   if loss == "bernoulli":
     assert results["bits_per_dim"] == pytest.approx(bound / (A * A * channels * np.log(2)))
@@ -214,3 +229,15 @@ def test_swd_from_a_7_by_7_picture_and_a_floor_from_twice_the_samples():
   assert "swd" not in evaluate.sample_measures(pictures[:2, :6, :6], pictures[2:, :6, :6])
   assert len(evaluate.real_swd(images, 2)) == 1
   assert evaluate.real_swd(images[:, :6, :6], 2) is None
+
+
+def test_the_prior_gap_is_zero_where_the_posteriors_make_up_the_prior():
+  """Two posteriors at +1 and -1 with no spread of their own have the prior's mean and
+  variance (gap 0); with a variance of 1/2 each, the mixture's is 3/2: 1/2 (3/2 - 1 - log 3/2);
+  two N(1, 1) posteriors are the prior moved by one sigma: 1/2."""
+  sums, outers = np.zeros([1, 1]), np.full([1, 1, 1], 2.0)  # a = +1, -1
+  assert evaluate.prior_gaps(sums, outers, np.zeros([1, 1]), 2) == [pytest.approx(0.0)]
+  assert evaluate.prior_gaps(sums, outers, np.ones([1, 1]), 2) == [
+      pytest.approx(0.5 * (0.5 - np.log(1.5)))]
+  assert evaluate.prior_gaps(np.full([1, 1], 2.0), outers, np.full([1, 1], 2.0), 2) == [
+      pytest.approx(0.5)]  # a = +1, +1
