@@ -46,7 +46,7 @@ EvalConfig = collections.namedtuple(
     defaults=(runs.SAMPLES, 1.0))
 
 # The per-split scalars that go to TensorBoard and the summary line.
-SCALARS = ("generation", "kl", "bound", "bits_per_dim", "mse", "psnr", "sharpness",
+SCALARS = ("generation", "kl", "bound", "bits_per_dim", "prior_gap", "mse", "psnr", "sharpness",
            "blank_fraction", "diversity", "distinctness", "swd")
 # A picture is blank when fewer than BLANK_SHARE of its pixels differ from its median colour
 # by more than BLANK_TOLERANCE in some channel: a nearly uniform canvas. Of the 780 faces of

@@ -36,9 +36,10 @@ PlotConfig = collections.namedtuple(
     defaults=((), (), 0))
 
 # (panel title, training tag or None, valid tag): what train.py writes. A panel is drawn when
-# some run has one of its tags: the last six only where runs evaluated the valid split.
+# some run has one of its tags: the last seven only where runs evaluated the valid split.
 PANELS = (("generation loss per image", "loss/generation_per_image", "valid/generation"),
           ("KL per image (nats)", "loss/latent", "valid/kl"),
+          ("prior gap (nats; 0: the prior has the posteriors' moments)", None, "valid/prior_gap"),
           ("PSNR of the reconstructions (dB)", None, "valid/psnr"),
           ("sharpness (reconstructions / real)", None, "valid/sharpness"),
           ("blank samples (fraction)", None, "valid/blank_fraction"),
