@@ -175,21 +175,21 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order,
   saying how far it got at most every `progress_secs` seconds.
 
-  Returns a dict: loss (the config's); images; generation, kl and bound per image (means
-  over the split);
-  kl_per_step [T]; prior_gap_per_step [T] (prior_gaps) and prior_gap, its sum; for the
-  Bernoulli loss bits_per_dim; for colour images mse and psnr of
-  the final canvas (the mean over images of each image's PSNR, in dB, of pixels in [0, 1])
-  and its sharpness: the split's mean gradient_magnitude of the final canvases over that
-  of the originals (1: as sharp as the faces, below 1: blurrier; noise raises it too); and,
-  for `num_samples` draws from the prior (the graph's seeded z, its noise scaled by
-  `temperature`), sample_measures against the split's first `num_samples` images.
+  Returns a dict: loss (the config's); images; generation, kl and bound per image (means over
+  the split); kl_per_step [T]; prior_gap_per_step [T] (prior_gaps) and prior_gap, its sum; for
+  the Bernoulli loss bits_per_dim; for colour images mse and psnr of the final canvas (the
+  mean over images of each image's PSNR, in dB, of pixels in [0, 1]) and its sharpness: the
+  split's mean gradient_magnitude of the final canvases over that of the originals (1: as
+  sharp as the faces, below 1: blurrier; noise raises it too); and, for `num_samples` draws
+  from the prior (the graph's seeded z, its noise scaled by `temperature`), sample_measures
+  against the split's first `num_samples` images.
   """
   draw = graph.draw
   n = len(images)
   totals = collections.defaultdict(float)
   kl_per_step = np.zeros(config.timesteps)
   t, z = config.timesteps, config.latent_size
+  # Sums over the images of what prior_gaps takes: the aggregate posterior's moments.
   sums, outers, variances = np.zeros([t, z]), np.zeros([t, z, z]), np.zeros([t, z])
   shown = progress.Progress(progress_secs, total=n)
   for i, first in enumerate(range(0, n, batch_size)):
