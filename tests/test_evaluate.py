@@ -97,7 +97,7 @@ def test_training_logs_the_valid_split(mnist_run):
   tags = set()
   for e in tf1.train.summary_iterator(os.path.join(logdir, events[0])):
     tags.update(v.tag for v in e.summary.value)
-  assert {"valid/bound", "valid/bits_per_dim", "loss/latent"} <= tags
+  assert {"valid/bound", "valid/bits_per_dim", "valid/prior_gap", "loss/latent"} <= tags
 
 
 def test_colour_eval_reports_mse_and_psnr(tmp_path):
