@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
 import numpy_draw
@@ -109,6 +110,25 @@ def test_colour_eval_reports_mse_and_psnr(tmp_path):
   assert results["psnr"] >= 10 * np.log10(1 / results["mse"]) - 1e-6
   assert results["generation"] == pytest.approx(0.5 * results["mse"] * 8 * 8 * 3, rel=1e-4)
   assert "PSNR (dB)" in evaluate.table(results)
+
+
+def test_gaussian_bound_is_the_likelihood_that_training_minimises(tmp_path):
+  """Under --loss=gaussian the bound is -log N(x; sigma(c_T), s^2) over the pixels plus the KL
+  (scipy's density, numpy_draw's canvas and KL); the generation loss stays the L2 term."""
+  config = CELEBA._replace(loss="gaussian", pixel_sigma=0.2)
+  data_dir, logdir = trained(tmp_path, "celeba", config)
+  results = evaluate.run(eval_config(logdir, "all"))
+  images = datasets.load("celeba", data_dir, "all", 8, 24, str(tmp_path / "cache"))
+  images = images / np.float32(255)
+  eps = tf.random.stateless_normal(model.noise_shape(config, len(images)),
+                                   seed=tf.constant([3, -1], tf.int64))  # (seed, batch 0)
+  d = numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
+  nll = -scipy.stats.norm.logpdf(images, d["canvases"][-1], 0.2).sum((1, 2, 3))  # [B]
+  kl = d["latent_loss_per_image"]
+  assert results["bound"] == pytest.approx(np.mean(nll + kl), rel=1e-4)
+  assert results["generation"] == pytest.approx(
+      np.mean(0.5 * np.sum((images - d["canvases"][-1])**2, (1, 2, 3))), rel=1e-4)
+  assert "negative log-likelihood bound (nats; a density" in evaluate.table(results)
 
 
 def test_a_uniform_canvas_is_blank_and_a_face_like_picture_is_not():

@@ -6,6 +6,7 @@ import types
 
 import numpy as np
 import pytest
+import scipy.stats
 
 import numpy_draw
 from draw_color import evaluate
@@ -85,14 +86,18 @@ def median_nearest(pictures):
                     for i, a in enumerate(pictures)])
 
 
-@pytest.mark.parametrize("channels,loss", [(3, "bernoulli"), (1, "l2")])
+@pytest.mark.parametrize("channels,loss", [(3, "bernoulli"), (1, "l2"), (3, "gaussian")])
 def test_split_measures_match_numpy(channels, loss):
-  config = model.ModelConfig(image_size=A, channels=channels, timesteps=T, loss=loss)
+  config = model.ModelConfig(image_size=A, channels=channels, timesteps=T, loss=loss,
+                             pixel_sigma=0.3)
   images, gen, kl, canvases, samples = fixtures(channels)
-  results = evaluate.evaluate(Session(images, gen, kl, canvases, samples), GRAPH, images,
-                              config, BATCH, progress_secs=0.0, num_samples=SAMPLES)
   x = (images / np.float32(255)).astype(np.float64)  # as fed
   bound = gen.mean() + kl.sum(0).mean()
+  if loss == "gaussian":  # the L2 term of these canvases, and the likelihood it stands for
+    gen = 0.5 * ((x - canvases)**2).sum((1, 2, 3))
+    bound = (-scipy.stats.norm.logpdf(x, canvases, 0.3).sum((1, 2, 3)) + kl.sum(0)).mean()
+  results = evaluate.evaluate(Session(images, gen, kl, canvases, samples), GRAPH, images,
+                              config, BATCH, progress_secs=0.0, num_samples=SAMPLES)
   assert results["loss"] == loss and results["images"] == N
   assert results["generation"] == pytest.approx(gen.mean())
   assert results["kl"] == pytest.approx(kl.sum(0).mean())
