@@ -35,7 +35,7 @@ tf1 = tf.compat.v1
 EvalConfig = collections.namedtuple(
     "EvalConfig",
     [
-        "logdir",  # Holds the checkpoint and its hparams.json; eval_<split>.json goes here.
+        "logdir",  # Holds the checkpoint and its hparams.json.
         "data_dir",  # None for the one hparams.json names.
         "split",  # The split evaluated.
         "crop_size",  # CelebA's centre crop; None for hparams.json's.
@@ -46,8 +46,9 @@ EvalConfig = collections.namedtuple(
         "device",  # "auto", "cpu" or "gpu:N".
         "num_samples",  # Prior samples for the blank fraction, diversity, distinctness, SWD.
         "temperature",  # Scale of their noise (runs.Graph.temperature); 1 is the paper's.
+        "output_dir",  # Where eval_<split>.json goes; None for the logdir.
     ],
-    defaults=(runs.SAMPLES, 1.0))
+    defaults=(runs.SAMPLES, 1.0, None))
 
 # The per-split scalars that go to TensorBoard and the summary line.
 SCALARS = ("generation", "kl", "bound", "bits_per_dim", "prior_gap", "mse", "psnr", "sharpness",
@@ -318,7 +319,9 @@ def table(results):
 
 
 def run(config):
-  """--mode=eval: evaluates the latest checkpoint on a split; writes LOGDIR/eval_<split>.json.
+  """--mode=eval: evaluates the latest checkpoint on a split; writes eval_<split>.json into
+  the output_dir (the logdir by default), after logging the numbers, so a folder that cannot
+  be written loses none of them.
 
   Returns the results dict (with split, step and checkpoint added).
   """
@@ -344,6 +347,8 @@ def run(config):
   if floor and "swd" in results:
     results.update(swd_real_per_level=floor, swd_real=float(np.mean(floor)))
   results.update(split=config.split, step=step, checkpoint=checkpoint)
-  fileio.write_json(os.path.join(config.logdir, "eval_%s.json" % config.split),
+  logging.info("%s split at step %d: %s", config.split, step, summary_line(results))
+  folder = config.output_dir or config.logdir
+  fileio.write_json(os.path.join(folder, "eval_%s.json" % config.split),
                     {"results": results, "hparams": hparams, "eval": config._asdict()})
   return results

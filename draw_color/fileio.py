@@ -20,8 +20,10 @@ class UserError(Exception):
 
 
 # A write that fails for want of room or permission: a full disk or quota, a file-size limit,
-# a read-only or foreign folder.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+# a read-only or foreign folder; or where the folder to write in is a file (a mistyped
+# --output_dir or --logdir: makedirs says EEXIST, a path through a file ENOTDIR).
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EEXIST, errno.ENOTDIR)
 # What a writer killed mid-write leaves: atomic_path's .NAME.RANDOM.tmp.EXT, and TensorFlow's
 # NAME.tempstateDIGITS (a checkpoint's files) and NAME.tmpHEX (`checkpoint`, .meta).
 TEMPORARY = re.compile(r"^\..+\.tmp(\.\w+)?$|\.tempstate\d+$|\.tmp[0-9a-f]{32}$")

@@ -173,7 +173,8 @@ flags.DEFINE_integer("patience", 0, "Stop training when the valid bound has not 
                      "best).", lower_bound=0)
 
 # Pictures: --mode=gif and --mode=sample take the model settings from LOGDIR/hparams.json.
-flags.DEFINE_string("output_dir", None, "Where the pictures go (default: LOGDIR/gif).")
+flags.DEFINE_string("output_dir", None, "Where the pictures (default: LOGDIR/gif) and "
+                    "--mode=eval's eval_SPLIT.json (default: LOGDIR) go.")
 flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed picks them), for "
                      "the pictures and --mode=eval's sample measures (blank, diversity, SWD).",
                      lower_bound=1)
@@ -418,7 +419,7 @@ def eval_config_from_flags():
       split=FLAGS.eval_split, crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       cache_dir=FLAGS.cache_dir, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
       progress_secs=FLAGS.progress_secs, device=FLAGS.device, num_samples=FLAGS.num_samples,
-      temperature=FLAGS.temperature)
+      temperature=FLAGS.temperature, output_dir=FLAGS.output_dir)
 
 
 def gif_config_from_flags():

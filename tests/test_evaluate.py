@@ -214,3 +214,25 @@ def test_cli_eval_prints_the_table(mnist_run):
   assert "bits per dimension" in result.stdout
   assert "sample SWD x 1000" in result.stdout  # 28 x 28 digits: one scale
   assert os.path.exists(os.path.join(logdir, "eval_valid.json"))
+
+
+def test_cli_eval_writes_into_output_dir_and_logs_the_numbers_first(mnist_run, tmp_path):
+  """--output_dir leaves the run's folder (a shipped export, say) as it was; a folder that
+  cannot be written is one line of error, the numbers already in the log."""
+  _, logdir = mnist_run
+  before = sorted(os.listdir(logdir))
+  out = tmp_path / "numbers"
+  result = run_main("--mode=eval", "--logdir=" + logdir, "--eval_split=train", "--device=cpu",
+                    "--output_dir=%s" % out)
+  assert result.returncode == 0, result.stderr
+  assert sorted(os.listdir(logdir)) == before
+  with open(out / "eval_train.json") as f:
+    bound = json.load(f)["results"]["bound"]
+  (tmp_path / "a_file").write_text("")
+  result = run_main("--mode=eval", "--logdir=" + logdir, "--eval_split=train", "--device=cpu",
+                    "--output_dir=%s" % (tmp_path / "a_file" / "sub"))
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      "error: cannot write %s" % (tmp_path / "a_file" / "sub" / "eval_train.json"))
+  assert "Traceback" not in result.stderr
+  assert "bound %.4g" % bound in result.stderr
