@@ -41,7 +41,7 @@ SCOPE = {
         "sliced_wasserstein", "distance"),
     "draw_color/vaegan.py": ("_conv", "_dense", "_batch_norm", "discriminator", "build"),
     "draw_color/celeba.py": ("_crop_resize",),
-    "draw_color/datasets.py": ("part_bounds", "Batches", "fixed_batch", "_to_float"),
+    "draw_color/datasets.py": ("fingerprint", "part_bounds", "Batches", "fixed_batch", "_to_float"),
 }
 # The tests that judge each file's mutants (pytest arguments); the end-to-end ones (training
 # runs, the CLI, resuming) are left to `make test`.
@@ -61,7 +61,7 @@ TESTS = {
     "draw_color/celeba.py": "tests/test_loader.py tests/test_celeba.py -k 'preprocess or crop'",
     "draw_color/datasets.py": (
         "tests/test_loader.py tests/test_datasets.py tests/test_celeba.py -k 'batches or part"
-        " or fixed_batch or shared'"),
+        " or fixed_batch or shared or fingerprint'"),
 }
 MUTANT_TIMEOUT = 900  # seconds (the VAE/GAN tests took over 300 on a loaded machine); a mutant
 #                      that hangs its tests counts as killed

@@ -2,6 +2,8 @@
 and what every mode does with either's uint8 images: shuffled float batches, cut into a
 cluster's parts, and the fixed batch the pictures show."""
 
+import hashlib
+
 import numpy as np
 
 from draw_color import celeba
@@ -16,6 +18,7 @@ DEFAULTS = {"celeba": {"image_size": 64, "crop_size": 108},
             "mnist": {"image_size": mnist.SIZE, "crop_size": None}}
 FIXED_BATCH = 64  # images of the fixed batch that training and --mode=gif draw: the original's
 #                   8x8 picture grid
+FINGERPRINT_IMAGES = 64  # images, spread over the split, that identify it (fingerprint)
 
 
 def load(dataset, data_dir, split, image_size, crop_size=None, cache_dir=None, log=print):
@@ -24,6 +27,17 @@ def load(dataset, data_dir, split, image_size, crop_size=None, cache_dir=None, l
     return mnist.load(data_dir, split)
   return celeba.load(data_dir, split, crop_size=crop_size, image_size=image_size,
                      cache_dir=cache_dir, log=log)
+
+
+def fingerprint(images):
+  """A short hex digest of uint8 `images` [N, S, S, C]: their shape and FINGERPRINT_IMAGES of
+  them spread from the first to the last, so that two loads of the same split agree and a
+  split with other, added or removed images almost surely does not; cheap for any N."""
+  n = len(images)
+  index = np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_IMAGES)).round().astype(int))
+  digest = hashlib.sha256(repr(tuple(images.shape)).encode())
+  digest.update(np.ascontiguousarray(images[index]).tobytes())  # [<= 64, S, S, C]
+  return digest.hexdigest()[:16]
 
 
 def part_bounds(size, index, count):

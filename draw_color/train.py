@@ -103,11 +103,35 @@ def _architecture_mismatches(saved, config):
           for k in ARCHITECTURE if getattr(saved, k) != getattr(config, k)]
 
 
-def write_hparams(config):
+def check_data(logdir, config, identity):
+  """Stops with one message when the images a resumed run would train on are not those it
+  was trained on (identity: {"images": count, "fingerprint": datasets.fingerprint}), e.g. a
+  resume that forgot its --data_dir and found another CelebA. --data_dir itself may change
+  (data moved); what hparams.json lacks (a run older than the check) is not checked."""
+  run = runs.read_hparams(logdir)
+  was = run[0].get("data", {}) if run else {}
+  if all(was.get(key, value) == value for key, value in identity.items()):
+    return
+  if was["images"] == identity["images"]:
+    gives = "as many images but other ones"
+    hint = (" (if they are the same images, decoded anew, remove \"fingerprint\" from %s)"
+            % os.path.join(logdir, runs.HPARAMS))
+  else:
+    gives, hint = "%s images" % format(identity["images"], ","), ""
+  raise fileio.UserError(
+      "%s was trained on %s images of the %s split of %s; --data_dir=%s gives %s: pass the "
+      "--data_dir it was trained on, or use another --logdir%s"
+      % (logdir, format(was["images"], ","), config.split, was["data_dir"], config.data_dir,
+         gives, hint))
+
+
+def write_hparams(config, identity):
+  """LOGDIR/hparams.json of RunConfig `config`, with `identity`, the check_data of the images
+  it trains on."""
   fileio.write_json(os.path.join(config.logdir, runs.HPARAMS), {
       "model": config.model._asdict(),
       "data": {"dataset": config.dataset, "data_dir": config.data_dir,
-               "split": config.split, "crop_size": config.crop_size},
+               "split": config.split, "crop_size": config.crop_size, **identity},
       "training": {"batch_size": config.batch_size, "epochs": config.epochs,
                    "seed": config.seed, "flip": config.flip, "init_from": config.init_from},
       # Where this session trains; a resume may change it (the run stays the same).
@@ -262,7 +286,8 @@ def _log_evaluation(results, step, writer):
 # What this task trains on: its datasets.Batches, the fixed batch of the pictures (float32
 # [F, A, A, C]), the valid split's uint8 images (the chief's, with --eval_every; else None)
 # and the step training stops at.
-_Data = collections.namedtuple("_Data", ["batches", "fixed", "valid", "last_step"])
+# identity: {"images", "fingerprint"} of the training split, as check_data takes it.
+_Data = collections.namedtuple("_Data", ["batches", "fixed", "valid", "last_step", "identity"])
 # What a step gives besides its update: generation per image, latent and total loss,
 # {schedule tag: value}, {VAE/GAN tag: value}.
 _Values = collections.namedtuple("_Values", ["gen", "lat", "loss", "schedule", "extra"])
@@ -290,6 +315,8 @@ def _train(cfg, part, chief):
   latest = _prepare_logdir(cfg) if chief else None
   warm = _warm_checkpoint(cfg) if chief and not latest and cfg.init_from else None
   data = _load_data(cfg, part, chief)
+  if latest:
+    check_data(cfg.logdir, cfg, data.identity)
   devices = runs.tower_devices(cfg.devices) if len(cfg.devices) > 1 else []
   target, session_config, device = _placement(cfg, part, chief, devices)
   with tf.Graph().as_default():
@@ -304,7 +331,8 @@ def _train(cfg, part, chief):
     # A cluster's errors of a task lost or waited for past its timeout become one line.
     with tf1.Session(target, config=session_config) as sess, _Interrupt() as interrupt, \
         cluster.guard(cfg.cluster):
-      step = _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver)
+      step = _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver,
+                    data.identity)
       if chief:
         _start_history(cfg, latest, warm, step)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
@@ -384,7 +412,8 @@ def _load_data(cfg, part, chief):
   logging.info("%d images of the %s split, %d steps per epoch, training to step %d",
                len(data), cfg.split, batches.steps_per_epoch, last_step)
   fixed = datasets.fixed_batch(data, min(datasets.FIXED_BATCH, len(data)))
-  return _Data(batches=batches, fixed=fixed, valid=valid, last_step=last_step)
+  return _Data(batches=batches, fixed=fixed, valid=valid, last_step=last_step,
+               identity={"images": len(data), "fingerprint": datasets.fingerprint(data)})
 
 
 def _placement(cfg, part, chief, devices):
@@ -417,11 +446,11 @@ def _build(cfg, device, devices, warm):
   return graph, gen_per_image, saver, tf1.global_variables_initializer(), warm_saver
 
 
-def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver):
+def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver, identity):
   """Restores checkpoint `latest` or, on the chief (`writer` given), initialises the
   variables, then restores the model's and the step from a `warm` checkpoint (--init_from)
-  with `warm_saver`; the chief then writes hparams.json. Returns the step training goes on
-  from.
+  with `warm_saver`; the chief then writes hparams.json, with the data's `identity`. Returns
+  the step training goes on from.
   A cluster task first connects to the cluster (cluster.connect bounds its waits)."""
   if graph.sync:
     cluster.connect(sess, graph.sync, cfg.cluster)
@@ -447,7 +476,7 @@ def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver):
     # optimiser's) are recorded as they now are; where the run started from stays as it was.
     origin = runs.read_hparams(cfg.logdir)[0].get("training", {}).get("init_from") if latest else (
         cfg.init_from)
-    write_hparams(cfg._replace(init_from=origin))
+    write_hparams(cfg._replace(init_from=origin), identity)
   # A cluster task starts where the chief is (a restarted worker rejoins there).
   return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))
 
@@ -554,7 +583,7 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
   best = _best(cfg)
   if best is None or bound < best["bound"]:
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
-    write_hparams(cfg._replace(logdir=folder))
+    fileio.write_json(os.path.join(folder, runs.HPARAMS), runs.read_hparams(cfg.logdir)[0])
     runs.write_history(folder, runs.read_history(cfg.logdir, until=step))
     best = {"bound": float(bound), "step": step}
     fileio.write_json(os.path.join(folder, runs.BEST_JSON), best)

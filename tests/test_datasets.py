@@ -101,3 +101,16 @@ def test_flipped_batches_mirror_about_half_the_images_and_resume_the_same():
     np.testing.assert_array_equal(a, b)
   epochs = [np.concatenate(list(flipped.epoch(e))) for e in (0, 1)]
   assert not np.array_equal(*epochs)  # another epoch, other images mirrored
+
+
+def test_fingerprint_follows_the_images_not_the_array():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (300, 4, 4, 3), dtype=np.uint8)
+  found = datasets.fingerprint(images)
+  assert datasets.fingerprint(images.copy()) == found and len(found) == 16
+  changed = images.copy()
+  changed[-1, 0, 0, 0] ^= 1  # the last image is always among those read
+  assert datasets.fingerprint(changed) != found
+  assert datasets.fingerprint(images[:-1]) != found  # one fewer
+  assert datasets.fingerprint(images[:, :, :, :1]) != found  # another shape
+  assert datasets.fingerprint(images[:1]) == datasets.fingerprint(images[:1].copy())

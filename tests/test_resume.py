@@ -15,6 +15,7 @@ from fakes import TINY_RUN as TINY
 from fakes import checkpoint_weights as weights
 from fakes import run_config
 from fakes import run_main
+from fakes import write_jpeg
 
 
 @pytest.fixture
@@ -138,3 +139,40 @@ def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert "flag --seed=-1: -1 is not a non-negative integer" in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+def files(folder):
+  """{path: (size, mtime)} of everything under `folder` but the lock, which holds the pid of
+  whoever last trained there (fileio.exclusive)."""
+  return {os.path.join(root, name): (os.stat(os.path.join(root, name)).st_size,
+                                     os.stat(os.path.join(root, name)).st_mtime_ns)
+          for root, _, names in os.walk(folder) for name in names if name != fileio.LOCK}
+
+
+def test_a_resume_on_other_images_is_refused_and_on_the_same_moved_goes_on(
+    data_dir, tmp_path, resumable, straight_to_4):
+  """A resume that forgot its --data_dir (and found another CelebA) would train on other
+  faces, silently; the same faces in another folder are the same run."""
+  logdir = resumable("run")  # step 2, on data_dir's 10 faces
+  fewer = tmp_path / "fewer"
+  shutil.copytree(data_dir, fewer, ignore=shutil.ignore_patterns("cache"))
+  os.remove(fewer / "img_align_celeba" / "000010.jpg")
+  other = tmp_path / "other"
+  shutil.copytree(data_dir, other, ignore=shutil.ignore_patterns("cache"))
+  write_jpeg(other / "img_align_celeba" / "000005.jpg", seed=99)
+  before = files(logdir)
+  with pytest.raises(UserError, match=r"was trained on 10 images of the all split of %s; "
+                     r"--data_dir=%s gives 9 images: pass the --data_dir it was trained on"
+                     % (data_dir, fewer)):
+    train.train(config(str(fewer), logdir))
+  with pytest.raises(UserError, match=r"gives as many images but other ones: .* remove "
+                     r"\"fingerprint\" from %s" % (logdir / "hparams.json")):
+    train.train(config(str(other), logdir))
+  assert files(logdir) == before  # refused before a write
+  moved = tmp_path / "moved"
+  shutil.copytree(data_dir, moved, ignore=shutil.ignore_patterns("cache"))
+  assert train.train(config(str(moved), logdir)) == 4
+  assert_same_weights(weights(logdir), straight_to_4)
+  with open(logdir / "hparams.json") as f:
+    data = json.load(f)["data"]
+  assert data["data_dir"] == str(moved) and data["images"] == 10
