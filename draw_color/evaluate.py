@@ -5,11 +5,11 @@ pictures' at each scale (swd.py).
 
 For --loss=bernoulli the generation loss is the paper's reconstruction cross-entropy (eq. 9)
 and generation + KL (eq. 10, 11) is the negative log-likelihood bound in nats that the DRAW
-paper reports, computed per image and averaged over the split. For --loss=gaussian the
+paper reports, computed per image and averaged over the split. For --loss=gaussian and l2 the
 generation loss stays the pixel L2 term, 1/2 sum (x - x_hat)^2, comparable with the other losses,
 and the bound is what training minimises with its constant: the negative log-density of the
-pixel values in [0, 1] under N(x_hat, pixel_sigma^2) plus the KL, in nats (below 0 where
-pixel_sigma is small: a density, not a probability). For --loss=vaegan it is the
+pixel values in [0, 1] under N(x_hat, sigma^2) (likelihood_sigma) plus the KL, in nats (below
+0 where sigma is small: a density, not a probability). For --loss=vaegan it is the
 pixel L2 term, which VAE/GAN does not optimise, so that its numbers compare with L2's. One
 sample of z per image, as the paper; the eps are drawn from (seed, batch index), so a rerun
 gives the same numbers.
@@ -176,7 +176,7 @@ def prior_gaps(sums, outers, variances, n):
 
 
 def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES,
-             temperature=1.0):
+             temperature=1.0, train_batch_size=None):
   """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order,
   saying how far it got at most every `progress_secs` seconds.
 
@@ -187,7 +187,8 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   split's mean gradient_magnitude of the final canvases over that of the originals (1: as
   sharp as the faces, below 1: blurrier; noise raises it too); and, for `num_samples` draws
   from the prior (the graph's seeded z, its noise scaled by `temperature`), sample_measures
-  against the split's first `num_samples` images.
+  against the split's first `num_samples` images. `train_batch_size` is the batch the run
+  trained with, which --loss=l2's likelihood needs (likelihood_sigma).
   """
   draw = graph.draw
   n = len(images)
@@ -227,14 +228,14 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   results["prior_gap_per_step"] = prior_gaps(sums, outers, variances, n)
   results["prior_gap"] = float(sum(results["prior_gap_per_step"]))
   results["bound"] = results["generation"] + results["kl"]
-  if config.loss == "gaussian":
+  sigma = likelihood_sigma(config, train_batch_size)
+  if sigma:
     dims = config.image_size**2 * config.channels
     # -log N(x; x_hat, s^2) summed over the D pixel values: L2 / s^2 + D log(s sqrt(2 pi)).
-    # L2 + KL alone weighs the KL s^2 times more than training does, so it rises as the
+    # L2 + KL alone weighs the KL 1/s^2 times more than training does, so it rises as the
     # model puts more into z while the objective falls (README, Evaluation).
-    results["bound"] = (results["generation"] / config.pixel_sigma**2
-                        + dims * math.log(config.pixel_sigma * math.sqrt(2 * math.pi))
-                        + results["kl"])
+    results["bound"] = (results["generation"] / sigma**2
+                        + dims * math.log(sigma * math.sqrt(2 * math.pi)) + results["kl"])
   if config.loss == "bernoulli":
     dims = config.image_size**2 * config.channels
     results["bits_per_dim"] = results["bound"] / (dims * math.log(2))
@@ -248,6 +249,23 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
     reference = np.divide(images[:num_samples], np.float32(255), dtype=np.float32)
     results.update(sample_measures(samples, reference), samples=num_samples)
   return results
+
+
+def likelihood_sigma(config, train_batch_size):
+  """The sigma of the per-pixel Gaussian whose likelihood, with the KL, is the objective
+  that ModelConfig `config` trains; None where the loss is no such Gaussian's.
+
+  --loss=gaussian: pixel_sigma. --loss=l2, the blog's, sums 1/2 (x - x_hat)^2 over the batch
+  of B = `train_batch_size` images but averages the KL over it: per image that is
+  B L2 + KL, the Gaussian of sigma = 1/sqrt(B) (at B = 64 the same objective as
+  --loss=gaussian --pixel_sigma=0.125)."""
+  if config.loss == "gaussian":
+    return config.pixel_sigma
+  if config.loss == "l2":
+    if not train_batch_size:
+      raise ValueError("--loss=l2's likelihood needs the batch size it trained with")
+    return 1 / math.sqrt(train_batch_size)
+  return None
 
 
 def real_swd(images, num_samples):
@@ -272,18 +290,16 @@ def table(results):
   if loss == "bernoulli":
     generation, bound = ("generation loss per image (nats)",
                          "negative log-likelihood bound (nats)")
-  elif loss == "gaussian":
-    generation, bound = (
-        "generation loss per image (1/2 sum of squares)",
-        "negative log-likelihood bound (nats; a density of pixels in [0, 1], so it can be < 0)")
   elif loss == "vaegan":
     generation, bound = (
         "pixel L2 term per image (1/2 sum of squares; VAE/GAN optimised feature errors, and "
         "pixels too only with --vaegan_pixel)",
         "pixel L2 term + KL per image (not what VAE/GAN optimised)")
-  else:
-    generation, bound = ("generation loss per image (1/2 sum of squares)",
-                         "loss per image (generation + KL; no likelihood under the L2 loss)")
+  else:  # gaussian and l2: likelihood_sigma's Gaussian
+    generation = "generation loss per image (1/2 sum of squares)"
+    bound = ("negative log-likelihood bound (nats; a density of pixels in [0, 1], so it can be "
+             "< 0%s)" % ("; the Gaussian of sigma^2 = 1/batch that the L2 loss is"
+                         if loss == "l2" else ""))
   rows = [(generation, results["generation"]), ("KL per image (nats)", results["kl"]),
           (bound, results["bound"])]
   if "bits_per_dim" in results:
@@ -341,7 +357,8 @@ def run(config):
       logging.info("evaluating %s (step %d) on %d %s images of %s", checkpoint, step,
                    len(images), config.split, dataset)
       results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs,
-                         config.num_samples, config.temperature)
+                         config.num_samples, config.temperature,
+                         train_batch_size=hparams["training"]["batch_size"])
   # Once per evaluation here, not at every one of training's: it depends on the split alone.
   floor = real_swd(images, config.num_samples)
   if floor and "swd" in results:

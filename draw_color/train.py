@@ -563,7 +563,7 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
   if evaluated:
     with interrupt.immediate():  # minutes on a large valid split
       results = evaluate.evaluate(sess, graph, data.valid, cfg.model, cfg.batch_size,
-                                  cfg.progress_secs)
+                                  cfg.progress_secs, train_batch_size=cfg.batch_size)
     _log_evaluation(results, step, chief.writer)
     _record_evaluation(cfg, step, values.schedule["schedule/learning_rate"], results)
     if chief.best_saver:

@@ -112,10 +112,13 @@ def test_colour_eval_reports_mse_and_psnr(tmp_path):
   assert "PSNR (dB)" in evaluate.table(results)
 
 
-def test_gaussian_bound_is_the_likelihood_that_training_minimises(tmp_path):
+@pytest.mark.parametrize("loss,sigma", [("gaussian", 0.2), ("l2", 0.5)])
+def test_gaussian_bound_is_the_likelihood_that_training_minimises(tmp_path, loss, sigma):
   """Under --loss=gaussian the bound is -log N(x; sigma(c_T), s^2) over the pixels plus the KL
-  (scipy's density, numpy_draw's canvas and KL); the generation loss stays the L2 term."""
-  config = CELEBA._replace(loss="gaussian", pixel_sigma=0.2)
+  (scipy's density, numpy_draw's canvas and KL), and under the blog's l2 likewise with
+  s^2 = 1 / the batch it trained with (4: not evaluation's 64); the generation loss stays the
+  L2 term."""
+  config = CELEBA._replace(loss=loss, pixel_sigma=0.2)
   data_dir, logdir = trained(tmp_path, "celeba", config)
   results = evaluate.run(eval_config(logdir, "all"))
   images = datasets.load("celeba", data_dir, "all", 8, 24, str(tmp_path / "cache"))
@@ -123,7 +126,7 @@ def test_gaussian_bound_is_the_likelihood_that_training_minimises(tmp_path):
   eps = tf.random.stateless_normal(model.noise_shape(config, len(images)),
                                    seed=tf.constant([3, -1], tf.int64))  # (seed, batch 0)
   d = numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
-  nll = -scipy.stats.norm.logpdf(images, d["canvases"][-1], 0.2).sum((1, 2, 3))  # [B]
+  nll = -scipy.stats.norm.logpdf(images, d["canvases"][-1], sigma).sum((1, 2, 3))  # [B]
   kl = d["latent_loss_per_image"]
   assert results["bound"] == pytest.approx(np.mean(nll + kl), rel=1e-4)
   assert results["generation"] == pytest.approx(

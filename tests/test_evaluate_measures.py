@@ -14,6 +14,7 @@ from draw_color import model
 from draw_color import swd
 
 N, A, T, BATCH, SAMPLES = 7, 4, 2, 3, 4
+TRAIN_BATCH = 5  # the batch the run trained with: not the evaluation's
 Z = model.ModelConfig().latent_size  # the latent size of the configs below
 POSTERIOR_FIELDS = ["mus", "log_sigmas", "prior_mus", "prior_log_sigmas"]
 
@@ -93,11 +94,14 @@ def test_split_measures_match_numpy(channels, loss):
   images, gen, kl, canvases, samples = fixtures(channels)
   x = (images / np.float32(255)).astype(np.float64)  # as fed
   bound = gen.mean() + kl.sum(0).mean()
-  if loss == "gaussian":  # the L2 term of these canvases, and the likelihood it stands for
+  if loss != "bernoulli":  # the L2 term of these canvases, and the likelihood it stands for
     gen = 0.5 * ((x - canvases)**2).sum((1, 2, 3))
-    bound = (-scipy.stats.norm.logpdf(x, canvases, 0.3).sum((1, 2, 3)) + kl.sum(0)).mean()
+    # l2: the trained batch of TRAIN_BATCH sums the L2 term, sigma^2 = 1/TRAIN_BATCH
+    sigma = 0.3 if loss == "gaussian" else 1 / np.sqrt(TRAIN_BATCH)
+    bound = (-scipy.stats.norm.logpdf(x, canvases, sigma).sum((1, 2, 3)) + kl.sum(0)).mean()
   results = evaluate.evaluate(Session(images, gen, kl, canvases, samples), GRAPH, images,
-                              config, BATCH, progress_secs=0.0, num_samples=SAMPLES)
+                              config, BATCH, progress_secs=0.0, num_samples=SAMPLES,
+                              train_batch_size=TRAIN_BATCH)
   assert results["loss"] == loss and results["images"] == N
   assert results["generation"] == pytest.approx(gen.mean())
   assert results["kl"] == pytest.approx(kl.sum(0).mean())
@@ -135,7 +139,7 @@ def test_one_image_or_one_sample_measures_no_diversity():
   for n, num_samples in ((1, SAMPLES), (N, 1)):
     results = evaluate.evaluate(Session(images[:n], gen, kl, canvases, samples), GRAPH,
                                 images[:n], config, BATCH, progress_secs=0.0,
-                                num_samples=num_samples)
+                                num_samples=num_samples, train_batch_size=TRAIN_BATCH)
     assert results["images"] == n and "diversity" not in results
     assert results["generation"] == pytest.approx(gen[:n].mean())
 
@@ -145,7 +149,7 @@ def test_two_images_and_two_samples_measure_diversity():
   images, gen, kl, canvases, samples = fixtures(3)
   results = evaluate.evaluate(Session(images[:2], gen, kl, canvases, samples, num_samples=2),
                               GRAPH, images[:2], config, BATCH, progress_secs=0.0,
-                              num_samples=2)
+                              num_samples=2, train_batch_size=TRAIN_BATCH)
   x = (images[:2] / np.float32(255)).astype(np.float64)
   assert results["samples"] == 2
   assert results["diversity"] == pytest.approx(
@@ -160,7 +164,7 @@ def test_progress_says_how_many_images_are_done(monkeypatch):
   config = model.ModelConfig(image_size=A, timesteps=T)
   images, gen, kl, canvases, samples = fixtures(3)
   evaluate.evaluate(Session(images, gen, kl, canvases, samples), GRAPH, images, config, BATCH,
-                    progress_secs=0.0, num_samples=SAMPLES)
+                    progress_secs=0.0, num_samples=SAMPLES, train_batch_size=TRAIN_BATCH)
   done = [line.split(" images")[0] for line in lines if line.startswith("evaluated")]
   assert done == ["evaluated 3/7", "evaluated 6/7"]
 
@@ -210,7 +214,8 @@ def test_swd_of_samples_that_are_the_reference_is_zero():
   gen, kl = rng.random(n), rng.random((T, n))
   canvases = rng.random((n, side, side, 3)).astype(np.float32)
   results = evaluate.evaluate(Session(images, gen, kl, canvases, x[:s], num_samples=s), GRAPH,
-                              images, config, BATCH, progress_secs=0.0, num_samples=s)
+                              images, config, BATCH, progress_secs=0.0, num_samples=s,
+                              train_batch_size=TRAIN_BATCH)
   assert results["swd_per_level"] == [0.0] and results["swd"] == 0.0
   assert "sample SWD x 1000" in evaluate.table(dict(results, split="valid"))
 

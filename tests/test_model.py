@@ -183,6 +183,15 @@ def test_generation_loss_matches_numpy(loss):
   assert d.loss == pytest.approx(d.gen_loss + d.latent_loss, rel=1e-6)
 
 
+def test_the_blogs_l2_loss_is_the_gaussian_of_sigma_one_over_root_batch():
+  """Summed over a batch of B, the L2 term beside the batch-mean KL is the Gaussian loss of
+  sigma^2 = 1/B (evaluate.likelihood_sigma): the same objective, so the same bound."""
+  _, l2 = draw_values(TINY, batch=4)
+  _, gaussian = draw_values(TINY._replace(loss="gaussian", pixel_sigma=0.5), batch=4)
+  assert l2.loss == pytest.approx(gaussian.loss, rel=1e-6)
+  assert l2.loss != pytest.approx(draw_values(TINY, batch=5)[1].loss, rel=1e-3)
+
+
 @pytest.mark.parametrize("read_attn,write_attn", [(True, True), (False, False), (True, False)])
 @pytest.mark.parametrize("batch,timesteps", [(1, 1), (3, 3)])
 def test_shapes_for_any_batch_steps_and_attention(read_attn, write_attn, batch, timesteps):
