@@ -276,6 +276,10 @@ flags.register_multi_flags_validator(
 flags.register_multi_flags_validator(
     ["patience", "eval_every"], lambda f: not f["patience"] or f["eval_every"],
     message="--patience counts evaluations: it needs --eval_every")
+flags.register_multi_flags_validator(
+    ["patience", "loss"], lambda f: not f["patience"] or f["loss"] != "vaegan",
+    message="--patience keeps the lowest valid bound, which --loss=vaegan does not minimise "
+            "(its pixel L2 term + KL)")
 
 
 def _finite_numbers(values):

@@ -69,6 +69,8 @@ BAD_FLAGS = [
     (["--devices=cpu:0,cpu:1", "--loss=vaegan"], ["--loss=vaegan trains on one device only"]),
     (["--cluster_timeout=0"], ["--cluster_timeout must be a positive number of seconds"]),
     (["--patience=3"], ["--patience counts evaluations: it needs --eval_every"]),
+    (["--patience=3", "--eval_every=10", "--loss=vaegan"],
+     ["--patience keeps the lowest valid bound, which --loss=vaegan does not minimise"]),
     (["--write_sigma_floor=0.5", "--nowrite_attn"],
      ["--write_sigma_floor bounds the write filters: it needs --write_attn"]),
     (["--lr_schedule=900:1e-4,800:3e-5"], ["--lr_schedule takes STEP:RATE pairs"]),
