@@ -183,10 +183,20 @@ def default_cache_dir(data_dir):
 def cache_path(paths, split, crop_size, image_size, cache_dir):
   """The cache file for this image list; its `.json` sidecar has the same stem.
 
-  The name holds a hash of the file names, so adding or removing images builds a new cache.
+  The name holds a hash of the file names, sizes and modification times (in seconds, which a
+  move or `cp -p` keeps), so adding, removing or replacing images builds a new cache, and two
+  folders of like-named images that share a --cache_dir (the default where DATA_DIR is
+  read-only) never share one.
   """
-  names = "\n".join(os.path.basename(path) for path in paths)
-  digest = hashlib.sha1(names.encode()).hexdigest()[:10]
+  digest = hashlib.sha1()
+  for path in paths:
+    try:
+      status = os.stat(path)
+      size, mtime = status.st_size, int(status.st_mtime)
+    except OSError:  # a broken link: the build warns of it and skips it
+      size = mtime = -1
+    digest.update(f"{os.path.basename(path)} {size} {mtime}\n".encode())
+  digest = digest.hexdigest()[:10]
   name = f"celeba-{split}-crop{crop_size}-{image_size}px-{len(paths)}img-{digest}.npy"
   return os.path.join(cache_dir, name)
 

@@ -97,10 +97,13 @@ def test_load_builds_cache_once_and_reuses_it(tmp_path):
     assert json.load(f)["files"] == [os.path.basename(p) for p in paths]
   mtime = os.stat(os.path.join(cache_dir, cache)).st_mtime_ns
 
-  # Any decode now would fail loudly, so an identical result means nothing was decoded.
+  # Garbage of the same size and time (which the cache's key cannot tell apart): any decode
+  # now would fail loudly, so an identical result means nothing was decoded.
   for path in paths:
+    status = os.stat(path)
     with open(path, "wb") as f:
-      f.write(b"garbage")
+      f.write(b"g" * status.st_size)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
   log.clear()
   again = celeba.load(data_dir, "all", crop_size=20, image_size=8, cache_dir=cache_dir,
                       log=log.append)
@@ -124,6 +127,29 @@ def test_cache_is_keyed_by_crop_size_and_image_list(tmp_path):
   write_jpeg(tmp_path / "data" / "img_align_celeba" / "000004.jpg", seed=4)
   assert load(crop_size=20, image_size=8).shape == (4, 8, 8, 3)
   assert len(list(cache_dir.glob("*.npy"))) == 4
+
+
+def test_like_named_images_elsewhere_or_replaced_get_their_own_cache(tmp_path):
+  """Two folders whose files have the same names share no cache, though they share the
+  cache folder (as DATA_DIRs without write access do); an image replaced in place is read
+  anew."""
+  cache_dir = str(tmp_path / "cache")
+  load = lambda data_dir: celeba.load(data_dir, "all", crop_size=20, image_size=8,
+                                      cache_dir=cache_dir, workers=1, log=lambda _: None)
+  first = make_celeba(tmp_path / "first", 3)
+  second = tmp_path / "second" / "img_align_celeba"
+  second.mkdir(parents=True)
+  for i in range(1, 4):
+    write_jpeg(second / f"{i:06d}.jpg", seed=10 + i, width=50)
+  expected = lambda data_dir: np.stack([celeba.preprocess(p, 20, 8)
+                                        for p in celeba.list_images(data_dir, "all")])
+  np.testing.assert_array_equal(load(first), expected(first))
+  np.testing.assert_array_equal(load(str(second.parent)), expected(str(second.parent)))
+  replaced = tmp_path / "first" / "img_align_celeba" / "000002.jpg"
+  write_jpeg(replaced, seed=20, width=60)
+  os.utime(replaced, (1e9, 1e9))  # another time, whatever the clock
+  np.testing.assert_array_equal(load(first), expected(first))
+  assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
 
 
 def test_corrupt_image_is_skipped_and_named(tmp_path):
