@@ -58,7 +58,8 @@ test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not serial" tests
 	$(PY) -m pytest -q -m serial tests
 
-# Mutation testing (mutmut 2) of the maths in MUTATE: each mutant is judged by its file's tests
+# Mutation testing (mutmut 2) of the maths in MUTATE (files that mutmut_config.py mutates; another
+# is refused in one line): each mutant is judged by its file's tests
 # (mutmut_config.py says which functions are mutated and which tests judge them), run by a test
 # server that imports TensorFlow once. `$(PY) -m mutmut results` lists the survivors, `$(PY) -m
 # mutmut show ID` shows one; a later run retests only those. The whole scope (732 mutants) from an
@@ -75,6 +76,7 @@ test: install
 MUTATE ?= draw_color/celeba.py draw_color/datasets.py draw_color/evaluate.py draw_color/model.py \
 	  draw_color/objectives.py draw_color/swd.py draw_color/vaegan.py
 mutate: install
+	@$(PY) mutmut_config.py check $(MUTATE)
 	@git diff --quiet -- $(MUTATE) || { echo "error: $(MUTATE) differ from git: commit them," \
 	  "or restore a mutant an interrupted run left (git checkout -- draw_color)"; exit 1; }
 	$(PY) mutmut_config.py serve > .mutmut-server.log 2>&1 & server=$$!; \

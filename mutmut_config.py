@@ -153,8 +153,18 @@ def pre_mutation(context):
   context.config.test_command = "%s %s run %s" % (sys.executable, __file__, filename)
 
 
+def check(filenames):
+  """Exits with one line unless every file is one SCOPE mutates (make mutate's MUTATE)."""
+  unknown = [f for f in filenames if f not in SCOPE]
+  if unknown:
+    sys.exit("error: MUTATE names %s, which mutmut_config.py does not mutate; it mutates %s"
+             % (", ".join(unknown), " ".join(SCOPE)))
+
+
 if __name__ == "__main__":
   if sys.argv[1] == "serve":
     serve()
+  elif sys.argv[1] == "check":
+    check(sys.argv[2:])
   else:
     run(sys.argv[2])
