@@ -241,6 +241,18 @@ def test_a_logdir_that_cannot_be_made_is_one_user_error(tmp_path, monkeypatch):
       pass
 
 
+@pytest.mark.parametrize("under", ["", "run"], ids=["the_file", "below_it"])
+def test_a_logdir_that_is_a_file_or_under_one_is_one_user_error(tmp_path, under):
+  """A mistyped --logdir naming a file, or a folder under one: makedirs says EEXIST or
+  ENOTDIR, which are write errors like a read-only folder's."""
+  (tmp_path / "a_file").write_text("")
+  logdir = os.path.join(str(tmp_path / "a_file"), under)
+  with pytest.raises(fileio.UserError, match=r"cannot write .*a_file/%s\.lock \(.*\); "
+                     r"choose a --logdir you can write" % (under and under + "/")):
+    with fileio.exclusive(logdir.rstrip("/")):
+      pass
+
+
 TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
                                read_n=3, write_n=3)  # TINY_FLAGS' model
 ENDLESS = 100000  # epochs: 300,000 steps, so a signal always finds the run in its loop
