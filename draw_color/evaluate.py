@@ -227,17 +227,17 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
              "kl": totals["kl"] / n, "kl_per_step": (kl_per_step / n).tolist()}
   results["prior_gap_per_step"] = prior_gaps(sums, outers, variances, n)
   results["prior_gap"] = float(sum(results["prior_gap_per_step"]))
-  results["bound"] = results["generation"] + results["kl"]
+  dims = config.image_size**2 * config.channels
   sigma = likelihood_sigma(config, train_batch_size)
   if sigma:
-    dims = config.image_size**2 * config.channels
     # -log N(x; x_hat, s^2) summed over the D pixel values: L2 / s^2 + D log(s sqrt(2 pi)).
     # L2 + KL alone weighs the KL 1/s^2 times more than training does, so it rises as the
     # model puts more into z while the objective falls (README, Evaluation).
     results["bound"] = (results["generation"] / sigma**2
                         + dims * math.log(sigma * math.sqrt(2 * math.pi)) + results["kl"])
+  else:
+    results["bound"] = results["generation"] + results["kl"]
   if config.loss == "bernoulli":
-    dims = config.image_size**2 * config.channels
     results["bits_per_dim"] = results["bound"] / (dims * math.log(2))
   if config.channels == 3:
     results["mse"] = totals["mse"] / n

@@ -51,13 +51,18 @@ def mnist_run(tmp_path_factory):
   return trained(tmp_path_factory.mktemp("m"), "mnist", MNIST)
 
 
-def numpy_bound(logdir, images, config, seed):
-  """The paper's bound in numpy (numpy_draw) from the checkpoint's weights: cross-entropy of
-  sigma(c_T) plus every KL, with the eps that evaluation draws for its first batch; and the
-  prior gap of every step."""
+def numpy_eval(logdir, images, config, seed):
+  """numpy_draw.draw of `images` with the checkpoint's weights and the eps that evaluation
+  draws for its first batch."""
   eps = tf.random.stateless_normal(model.noise_shape(config, len(images)),
                                    seed=tf.constant([seed, -1], tf.int64))  # (seed, batch 0)
-  d = numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
+  return numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
+
+
+def numpy_bound(logdir, images, config, seed):
+  """The paper's bound in numpy (numpy_eval): cross-entropy of sigma(c_T) plus every KL; and
+  the prior gap of every step."""
+  d = numpy_eval(logdir, images, config, seed)
   gaps = numpy_draw.prior_gaps(*[d[k] for k in ("mus", "log_sigmas", "prior_mus",
                                                 "prior_log_sigmas")])
   return d["gen_loss_per_image"].mean(), d["latent_loss_per_image"].mean(), gaps
@@ -123,9 +128,7 @@ def test_gaussian_bound_is_the_likelihood_that_training_minimises(tmp_path, loss
   results = evaluate.run(eval_config(logdir, "all"))
   images = datasets.load("celeba", data_dir, "all", 8, 24, str(tmp_path / "cache"))
   images = images / np.float32(255)
-  eps = tf.random.stateless_normal(model.noise_shape(config, len(images)),
-                                   seed=tf.constant([3, -1], tf.int64))  # (seed, batch 0)
-  d = numpy_draw.draw(checkpoint_weights(logdir), config, images, eps.numpy())
+  d = numpy_eval(logdir, images, config, seed=3)
   nll = -scipy.stats.norm.logpdf(images, d["canvases"][-1], sigma).sum((1, 2, 3))  # [B]
   kl = d["latent_loss_per_image"]
   assert results["bound"] == pytest.approx(np.mean(nll + kl), rel=1e-4)
