@@ -291,10 +291,10 @@ _Data = collections.namedtuple("_Data", ["batches", "fixed", "valid", "last_step
 # What a step gives besides its update: generation per image, latent and total loss,
 # {schedule tag: value}, {VAE/GAN tag: value}.
 _Values = collections.namedtuple("_Values", ["gen", "lat", "loss", "schedule", "extra"])
-# What the chief alone writes with: summaries, checkpoints, the collapse warning and the
-# Saver of BEST (None without --patience).
+# What the chief alone writes with: summaries, checkpoints, the collapse warning, the
+# Saver of BEST (None without --patience) and the [] bool tensor of _all_finite.
 _Chief = collections.namedtuple("_Chief", ["writer", "saver", "save_path", "collapse",
-                                           "best_saver"])
+                                           "best_saver", "finite"])
 
 
 def train(config):
@@ -325,6 +325,7 @@ def _train(cfg, part, chief):
     best_saver = tf1.train.Saver(max_to_keep=1, save_relative_paths=True) if (
         chief and cfg.patience) else None
     writer = tf1.summary.FileWriter(cfg.logdir) if chief else None
+    finite = _all_finite() if chief else None
     # No op may be added from here on: a graph that grows is re-optimised at every sess.run
     # (evaluating T = 64 MNIST took 20 s a batch while each batch indexed a tensor anew).
     tf1.get_default_graph().finalize()
@@ -336,7 +337,7 @@ def _train(cfg, part, chief):
       if chief:
         _start_history(cfg, latest, warm, step)
       outputs = _Chief(writer, saver, os.path.join(cfg.logdir, "model.ckpt"),
-                       _Collapse(), best_saver) if chief else None
+                       _Collapse(), best_saver, finite) if chief else None
       if best_saver:
         # Its older files too, so that it keeps one across sessions.
         best_saver.recover_last_checkpoints(runs.checkpoints(os.path.join(cfg.logdir,
@@ -348,6 +349,7 @@ def _train(cfg, part, chief):
       except KeyboardInterrupt:
         if chief:
           # The global step, not `step`: an interrupted sess.run may or may not have applied.
+          _check_finite(sess, outputs.finite, sess.run(graph.draw.global_step), cfg)
           path = _save(sess, saver, outputs.save_path, graph.draw.global_step)
           logging.info("interrupted; saved %s; run the same command to resume", path)
         raise
@@ -557,9 +559,13 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
   if graph.vaegan:
     chief.collapse.update(step, values.extra["vaegan/real_accuracy"],
                           values.extra["vaegan/fake_accuracy"])
-  if step % cfg.image_every == 0 or step == last_step:
-    _save_canvases(sess, graph, data.fixed, cfg, step, chief.writer)
+  pictures = step % cfg.image_every == 0 or step == last_step
   evaluated = cfg.eval_every and (step % cfg.eval_every == 0 or step == last_step)
+  saved = step % cfg.checkpoint_every == 0 or step == last_step or evaluated
+  if pictures or saved:
+    _check_finite(sess, chief.finite, step, cfg)
+  if pictures:
+    _save_canvases(sess, graph, data.fixed, cfg, step, chief.writer)
   if evaluated:
     with interrupt.immediate():  # minutes on a large valid split
       results = evaluate.evaluate(sess, graph, data.valid, cfg.model, cfg.batch_size,
@@ -570,9 +576,26 @@ def _chief_outputs(sess, graph, step, data, cfg, chief, values, interrupt):
       stop = _keep_best(sess, graph, chief.best_saver, results["bound"], step, cfg)
   # A checkpoint at each evaluation too (an early stop is one): a resume then starts from the
   # last one rather than training and evaluating again the steps since an earlier checkpoint.
-  if step % cfg.checkpoint_every == 0 or step == last_step or evaluated:
+  if saved:
     _save(sess, chief.saver, chief.save_path, graph.draw.global_step)
   return stop
+
+
+def _all_finite():
+  """[] bool: whether every float variable (the model's and the optimisers' slots) is finite."""
+  return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in tf1.global_variables()
+                        if v.dtype.base_dtype.is_floating])
+
+
+def _check_finite(sess, finite, step, cfg):
+  """Stops the run before its pictures, evaluation or checkpoint of `step` when an update has
+  made a weight inf or NaN. The step's loss, of the weights before its update, was finite:
+  without this the next step's non-finite loss would stop the run with a checkpoint of the
+  broken weights as its last, from which every resume fails again."""
+  if not sess.run(finite):
+    raise fileio.UserError(
+        "the update of step %d made weights inf or NaN; the last good checkpoint is kept in %s; "
+        "try a lower --learning_rate or --clip" % (step, cfg.logdir))
 
 
 def _keep_best(sess, graph, best_saver, bound, step, cfg):
