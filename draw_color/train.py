@@ -599,12 +599,13 @@ def _check_finite(sess, finite, step, cfg):
 
 
 def _keep_best(sess, graph, best_saver, bound, step, cfg):
-  """With --patience: a valid `bound` better than BEST's replaces it (checkpoint, hparams.json,
+  """With --patience: a finite valid `bound` better than BEST's replaces it (checkpoint, hparams.json,
   then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run. Returns whether the
   patience is spent."""
   folder = os.path.join(cfg.logdir, BEST)
   best = _best(cfg)
-  if best is None or bound < best["bound"]:
+  # A NaN bound (valid faces that overflow finite weights) as the first would never be beaten.
+  if np.isfinite(bound) and (best is None or bound < best["bound"]):
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
     fileio.write_json(os.path.join(folder, runs.HPARAMS), runs.read_hparams(cfg.logdir)[0])
     runs.write_history(folder, runs.read_history(cfg.logdir, until=step))

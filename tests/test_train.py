@@ -161,6 +161,15 @@ def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, m
     assert json.load(f) == {"bound": 3.0, "step": 4}
 
 
+def test_patience_passes_over_a_nan_bound(data_dir, tmp_path, monkeypatch):
+  """A first evaluation of NaN is not the best: the best is step 2's, and the run stops two
+  evaluations after it (a NaN kept as the best would never be beaten: a stop at step 3)."""
+  script_valid_bounds(monkeypatch, [float("nan"), 4.0, 4.5, 4.6, 3.0])
+  assert train.train(config(data_dir, tmp_path, max_steps=20, eval_every=1, patience=2)) == 4
+  with open(tmp_path / train.BEST / runs.BEST_JSON) as f:
+    assert json.load(f) == {"bound": 4.0, "step": 2}
+
+
 @pytest.mark.parametrize("lr_schedule, stop, since", [
     ("", 4, "since it;"), ("1:0.5", 4, "since it;"),
     ("3:0.5", 5, "since the rate change at step 3;"),
