@@ -266,10 +266,11 @@ def restore(sess, checkpoint, logdir, saver=None, variables=None):
     name, shape = v.op.name, v.shape.as_list()
     if saved.get(name) != shape:
       there = "missing" if name not in saved else "%s" % saved[name]
+      hparams = os.path.join(logdir, HPARAMS)
+      settings = hparams if os.path.exists(hparams) else "the flags (there is no %s)" % hparams
       raise fileio.UserError(
-          "checkpoint %s does not match %s: variable %s is %s there but %s for its settings; "
-          "train into a fresh --logdir" % (checkpoint, os.path.join(logdir, HPARAMS), name,
-                                           there, shape))
+          "checkpoint %s does not match %s: variable %s is %s there but %s for those settings; "
+          "train into a fresh --logdir" % (checkpoint, settings, name, there, shape))
   try:
     (saver or tf1.train.Saver(var_list=variables)).restore(sess, checkpoint)
   except tf.errors.OpError as e:

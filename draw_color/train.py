@@ -475,9 +475,11 @@ def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver, iden
     writer.add_graph(tf1.get_default_graph())
   if writer:
     # Again on resume: the settings a resumed run may change (epochs, data_dir, the
-    # optimiser's) are recorded as they now are; where the run started from stays as it was.
-    origin = runs.read_hparams(cfg.logdir)[0].get("training", {}).get("init_from") if latest else (
-        cfg.init_from)
+    # optimiser's) are recorded as they now are; where the run started from stays as it was
+    # (unknown where checkpoints were copied without their hparams.json).
+    run = runs.read_hparams(cfg.logdir) if latest else None
+    origin = run[0].get("training", {}).get("init_from") if run else (
+        None if latest else cfg.init_from)
     write_hparams(cfg._replace(init_from=origin), identity)
   # A cluster task starts where the chief is (a restarted worker rejoins there).
   return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))

@@ -115,11 +115,17 @@ def test_resume_records_the_settings_it_may_change(data_dir, resumable):
 
 
 def test_a_checkpoint_without_hparams_is_checked_variable_by_variable(data_dir, resumable):
+  """Checkpoints copied without their hparams.json: other flags are refused, variable by
+  variable; the same flags resume and write hparams.json anew (until 2026-12-06 a traceback)."""
   logdir = resumable("run")
   os.remove(logdir / "hparams.json")
-  with pytest.raises(UserError, match="checkpoint .*model.ckpt-2 does not match .*: variable "
-                     "encoder/kernel is \\[70, 32\\] there but \\[72, 36\\] for its settings"):
+  with pytest.raises(UserError, match="checkpoint .*model.ckpt-2 does not match the flags "
+                     "\\(there is no .*hparams.json\\): variable encoder/kernel is \\[70, 32\\] "
+                     "there but \\[72, 36\\] for those settings"):
     train.train(config(data_dir, logdir, model=TINY._replace(hidden_size=9), max_steps=4))
+  assert train.train(config(data_dir, logdir, max_steps=4)) == 4
+  with open(logdir / "hparams.json") as f:
+    assert json.load(f)["model"] == TINY._asdict()
 
 
 def test_a_damaged_hparams_json_is_one_user_error_before_anything_is_written(data_dir,
