@@ -21,9 +21,10 @@ class UserError(Exception):
 
 # A write that fails for want of room or permission: a full disk or quota, a file-size limit,
 # a read-only or foreign folder; or where the folder to write in is a file (a mistyped
-# --output_dir or --logdir: makedirs says EEXIST, a path through a file ENOTDIR).
+# --output_dir or --logdir: makedirs says EEXIST, a path through a file ENOTDIR) or cannot be
+# made (through a link to what is gone, an unmounted drive: ENOENT).
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
-                errno.EEXIST, errno.ENOTDIR)
+                errno.EEXIST, errno.ENOTDIR, errno.ENOENT)
 # What a writer killed mid-write leaves: atomic_path's .NAME.RANDOM.tmp.EXT, and TensorFlow's
 # NAME.tempstateDIGITS (a checkpoint's files) and NAME.tmpHEX (`checkpoint`, .meta).
 TEMPORARY = re.compile(r"^\..+\.tmp(\.\w+)?$|\.tempstate\d+$|\.tmp[0-9a-f]{32}$")
@@ -61,7 +62,7 @@ def atomic_path(path, suffix=None):
   directory = os.path.dirname(os.path.abspath(path))
   if suffix is None:
     suffix = os.path.splitext(path)[1]
-  tmp = None
+  tmp, in_block = None, False
   try:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
@@ -70,10 +71,13 @@ def atomic_path(path, suffix=None):
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
+    in_block = True
     yield tmp
+    in_block = False
     os.replace(tmp, path)
   except OSError as e:
-    if e.errno not in WRITE_ERRNOS:
+    # In the block, ENOENT is of something the writer reads, not of `path`.
+    if e.errno not in WRITE_ERRNOS or (in_block and e.errno == errno.ENOENT):
       raise
     raise UserError(f"cannot write {path} ({e.strerror}); what was there before is kept") from e
   finally:

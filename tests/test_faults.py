@@ -253,6 +253,24 @@ def test_a_logdir_that_is_a_file_or_under_one_is_one_user_error(tmp_path, under)
       pass
 
 
+def test_outputs_through_a_link_to_what_is_gone_are_one_user_error(tmp_path):
+  """A --logdir or --output_dir under a link whose target is gone (an unmounted drive):
+  makedirs says ENOENT; until 2026-12-06 a FileNotFoundError traceback."""
+  os.symlink(tmp_path / "unmounted" / "drive", tmp_path / "link")
+  with pytest.raises(fileio.UserError, match=r"cannot write .*link/run/\.lock \(No such file or "
+                     r"directory\); choose a --logdir you can write"):
+    with fileio.exclusive(str(tmp_path / "link" / "run")):
+      pass
+  with pytest.raises(fileio.UserError, match=r"cannot write .*link/out/samples\.png \(No such "
+                     r"file or directory\); what was there before is kept"):
+    with fileio.atomic_path(str(tmp_path / "link" / "out" / "samples.png")):
+      pass
+  # A file the writer reads that is missing is not the output's fault: its own error.
+  with pytest.raises(FileNotFoundError):
+    with fileio.atomic_path(str(tmp_path / "out.png")):
+      open(tmp_path / "missing_input")
+
+
 TINY_MODEL = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8,
                                read_n=3, write_n=3)  # TINY_FLAGS' model
 ENDLESS = 100000  # epochs: 300,000 steps, so a signal always finds the run in its loop
