@@ -270,8 +270,15 @@ def _save(sess, saver, save_path, global_step):
     return saver.save(sess, save_path, global_step=global_step)
   except tf.errors.OpError as e:
     kept = runs.checkpoints(os.path.dirname(save_path))
-    raise fileio.UserError("cannot write checkpoint %s-%d (%s); %s" % (
-        save_path, sess.run(global_step), fileio.error_reason(e).rsplit("; ", 1)[-1],
+    path = "%s-%d" % (save_path, sess.run(global_step))
+    reason = fileio.error_reason(e).rsplit("; ", 1)[-1]
+    if kept and kept[0] == path:
+      # The Saver lists a checkpoint once its weights are written, before its graph (.meta).
+      raise fileio.UserError("cannot write checkpoint %s's graph file, %s.meta (%s); its "
+                             "weights are written, and a resume goes on from them"
+                             % (path, path, reason))
+    raise fileio.UserError("cannot write checkpoint %s (%s); %s" % (
+        path, reason,
         "the last good one, %s, is kept" % kept[0] if kept else "no checkpoint was kept"))
 
 

@@ -67,30 +67,43 @@ def trained(data_dir, tmp_path_factory):
   return logdir
 
 
-@pytest.mark.parametrize("what", ["checkpoint", "hparams"])
+@pytest.mark.parametrize("what", ["checkpoint", "meta", "hparams"])
 def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir, trained,
                                                                        tmp_path, what):
+  """A file-size limit that stops the checkpoint's weights, only its graph (.meta, written
+  after the Saver lists the weights: those of step 4 are then the ones to resume from), or
+  hparams.json."""
   logdir = tmp_path / "run"
   shutil.copytree(trained, logdir)
   before = contents(logdir)
   del before[fileio.LOCK]  # the pid of the process that trains, not an output
   checkpoint_size = os.path.getsize(logdir / "model.ckpt-2.data-00000-of-00001")
+  meta_size = os.path.getsize(logdir / "model.ckpt-2.meta")  # ~20x the weights
   # hparams.json (~600 bytes), rewritten first on resume, fails under a 300-byte limit.
-  limit = {"checkpoint": checkpoint_size - 1, "hparams": 300}[what]
+  limit = {"checkpoint": checkpoint_size - 1, "meta": meta_size // 2, "hparams": 300}[what]
   result = run_main(*main_flags(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2"),
                     file_size_limit=limit)
   assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+  ckpt = logdir / "model.ckpt"
   expected = {
       "checkpoint": "error: cannot write checkpoint %s-4 (File too large); the last good one, "
-                    "%s, is kept" % (logdir / "model.ckpt", logdir / "model.ckpt-2"),
+                    "%s-2, is kept" % (ckpt, ckpt),
+      "meta": "error: cannot write checkpoint %s-4's graph file, %s-4.meta (File too large); "
+              "its weights are written, and a resume goes on from them" % (ckpt, ckpt),
       "hparams": "error: cannot write %s (File too large); what was there before is kept"
                  % (logdir / "hparams.json"),
   }[what]
   assert result.stderr.strip().splitlines()[-1] == expected, result.stderr
   after = contents(logdir)
+  if what == "meta":
+    del before["checkpoint"]  # the list, which now holds step 4 too
   assert {name: after.get(name) for name in before} == before
-  assert not temporaries(logdir)
-  assert runs.readable_checkpoint(str(logdir)) == str(logdir / "model.ckpt-2")
+  assert runs.readable_checkpoint(str(logdir)) == "%s-%d" % (ckpt, 4 if what == "meta" else 2)
+  if what == "meta":  # the .meta's temporary goes at the next start
+    assert [os.path.basename(p) for p in temporaries(logdir)] == [
+        n for n in os.listdir(logdir) if n.startswith("model.ckpt-4.meta.tmp")]
+  else:
+    assert not temporaries(logdir)
 
 
 def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path):
