@@ -263,15 +263,20 @@ class _Interrupt:
       self.at_once = False
 
 
-def _save(sess, saver, save_path, global_step):
+def _save(sess, saver, save_path, global_step, best=False):
   """Writes a checkpoint and returns its path. A write that fails (a full disk, a read-only
-  logdir) stops the run with one line naming it; the checkpoints before it stay as they were."""
+  logdir) stops the run with one line naming it; the checkpoints before it stay as they were.
+  `best`: the checkpoint is BEST's, not one a resume goes on from."""
   try:
     return saver.save(sess, save_path, global_step=global_step)
   except tf.errors.OpError as e:
     kept = runs.checkpoints(os.path.dirname(save_path))
     path = "%s-%d" % (save_path, sess.run(global_step))
     reason = fileio.error_reason(e).rsplit("; ", 1)[-1]
+    if best:
+      raise fileio.UserError("cannot write the best checkpoint %s (%s); the run's own "
+                             "checkpoints are as they were: a resume goes on from the last "
+                             "and evaluates this step again" % (path, reason))
     if kept and kept[0] == path:
       # The Saver lists a checkpoint once its weights are written, before its graph (.meta).
       raise fileio.UserError("cannot write checkpoint %s's graph file, %s.meta (%s); its "
@@ -615,7 +620,8 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
   best = _best(cfg)
   # A NaN bound (valid faces that overflow finite weights) as the first would never be beaten.
   if np.isfinite(bound) and (best is None or bound < best["bound"]):
-    _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step)
+    _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step,
+          best=True)
     fileio.write_json(os.path.join(folder, runs.HPARAMS), runs.read_hparams(cfg.logdir)[0])
     runs.write_history(folder, runs.read_history(cfg.logdir, until=step))
     best = {"bound": float(bound), "step": step}

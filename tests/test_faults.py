@@ -67,11 +67,12 @@ def trained(data_dir, tmp_path_factory):
   return logdir
 
 
-@pytest.mark.parametrize("what", ["checkpoint", "meta", "hparams"])
+@pytest.mark.parametrize("what", ["checkpoint", "meta", "best", "hparams"])
 def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir, trained,
                                                                        tmp_path, what):
   """A file-size limit that stops the checkpoint's weights, only its graph (.meta, written
-  after the Saver lists the weights: those of step 4 are then the ones to resume from), or
+  after the Saver lists the weights: those of step 4 are then the ones to resume from), the
+  best checkpoint's weights (--patience: written before the run's own at an evaluation), or
   hparams.json."""
   logdir = tmp_path / "run"
   shutil.copytree(trained, logdir)
@@ -80,14 +81,19 @@ def test_a_failing_write_keeps_every_earlier_output_and_names_the_path(data_dir,
   checkpoint_size = os.path.getsize(logdir / "model.ckpt-2.data-00000-of-00001")
   meta_size = os.path.getsize(logdir / "model.ckpt-2.meta")  # ~20x the weights
   # hparams.json (~600 bytes), rewritten first on resume, fails under a 300-byte limit.
-  limit = {"checkpoint": checkpoint_size - 1, "meta": meta_size // 2, "hparams": 300}[what]
-  result = run_main(*main_flags(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2"),
-                    file_size_limit=limit)
+  limit = {"checkpoint": checkpoint_size - 1, "meta": meta_size // 2,
+           "best": checkpoint_size - 1, "hparams": 300}[what]
+  patience = ["--eval_every=2", "--patience=2"] if what == "best" else []
+  result = run_main(*main_flags(data_dir, logdir, "--max_steps=4", "--checkpoint_every=2",
+                                *patience), file_size_limit=limit)
   assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
   ckpt = logdir / "model.ckpt"
   expected = {
       "checkpoint": "error: cannot write checkpoint %s-4 (File too large); the last good one, "
                     "%s-2, is kept" % (ckpt, ckpt),
+      "best": "error: cannot write the best checkpoint %s (File too large); the run's own "
+              "checkpoints are as they were: a resume goes on from the last and evaluates this "
+              "step again" % (logdir / "best" / "model.ckpt-4"),
       "meta": "error: cannot write checkpoint %s-4's graph file, %s-4.meta (File too large); "
               "its weights are written, and a resume goes on from them" % (ckpt, ckpt),
       "hparams": "error: cannot write %s (File too large); what was there before is kept"
