@@ -613,9 +613,9 @@ def _check_finite(sess, finite, step, cfg):
 
 
 def _keep_best(sess, graph, best_saver, bound, step, cfg):
-  """With --patience: a finite valid `bound` better than BEST's replaces it (checkpoint, hparams.json,
-  then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run. Returns whether the
-  patience is spent."""
+  """With --patience: a finite valid `bound` better than BEST's replaces it (checkpoint,
+  hparams.json, then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run.
+  Returns whether the patience is spent."""
   folder = os.path.join(cfg.logdir, BEST)
   best = _best(cfg)
   # A NaN bound (valid faces that overflow finite weights) as the first would never be beaten.
