@@ -634,15 +634,37 @@ def _carry_best(sess, graph, best_saver, step, cfg):
   step: a run's BEST, or its export) starts its own BEST there, so that --patience counts from
   that evaluation: a run that goes on from an export session after session still stops."""
   best = runs.read_best(cfg.init_from)
-  if best and best["step"] == step:
+  if best and best["step"] == step and _same_likelihood(cfg.init_from, cfg):
     _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
     logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
                  best["bound"], step)
 
 
 def _best(cfg):
-  """BEST's {"bound", "step"} (runs.BEST_JSON), or None before the first evaluation."""
-  return runs.read_best(os.path.join(cfg.logdir, BEST))
+  """BEST's {"bound", "step"} (runs.BEST_JSON), or None before the first evaluation, or
+  where BEST's bound was measured with another likelihood than this run's (_same_likelihood):
+  the next evaluation then replaces it."""
+  folder = os.path.join(cfg.logdir, BEST)
+  best = runs.read_best(folder)
+  return best if best is None or _same_likelihood(folder, cfg) else None
+
+
+def _same_likelihood(folder, cfg):
+  """Whether the valid bounds of `folder` (BEST, or an --init_from run) were measured with the
+  pixel likelihood this run's are, the same evaluate.likelihood_sigma: a run may resume, or go
+  on --init_from, with another --pixel_sigma, which moves the bound (the recipe's by thousands
+  of nats), and a best of the old sigma may never be beaten, or always be. Says so in the log."""
+  run = runs.read_hparams(folder)
+  if run is None:
+    return True
+  hparams, saved = run
+  was = evaluate.likelihood_sigma(saved, hparams.get("training", {}).get("batch_size"))
+  now = evaluate.likelihood_sigma(cfg.model, cfg.batch_size)
+  if was == now:
+    return True
+  logging.info("the best valid bound of %s was measured with a Gaussian likelihood of sigma "
+               "%s, this run's with %s: the next evaluation is the best anew", folder, was, now)
+  return False
 
 
 def _patience_spent(cfg, step, best):

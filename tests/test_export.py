@@ -195,21 +195,42 @@ def test_init_from_names_a_missing_folder_and_another_architecture(run, tmp_path
     _continue(exported, tmp_path / "b", max_steps=4, model=MNIST._replace(hidden_size=16))
 
 
+def _export_a_best(tmp_path, model_config):
+  """(logdir, export): a run to step 2 evaluating every step with --patience, its BEST
+  exported; the bounds are the test's script."""
+  data_dir = make_mnist(tmp_path / "mnist")
+  first = tmp_path / "first"
+  train.train(train.RunConfig(
+      model=model_config, dataset="mnist", data_dir=data_dir, split="train", crop_size=None,
+      cache_dir=None, epochs=1, batch_size=4, max_steps=2, seed=0, logdir=str(first),
+      checkpoint_every=100, keep_checkpoints=1, image_every=100, eval_every=1,
+      progress_secs=0.0, device="cpu", patience=5))
+  exported = str(tmp_path / "pretrained" / "best")
+  assert export.export(str(first / train.BEST), exported)[1] == 2
+  return first, exported
+
+
+def test_a_run_from_an_export_of_another_sigma_starts_its_best_anew(tmp_path, monkeypatch):
+  """The same script, the Gaussian loss at sigma 0.5 then 0.3: the export's 4.0 is of another
+  likelihood, so the run from it takes 4.5 at step 3 and 4.2 at 4 as its bests and trains on
+  to 6."""
+  script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.2, 4.6, 4.7])
+  gaussian = MNIST._replace(loss="gaussian", pixel_sigma=0.5)
+  _, exported = _export_a_best(tmp_path, gaussian)
+  on = tmp_path / "on"
+  assert _continue(exported, on, max_steps=6, eval_every=1, patience=2,
+                   model=gaussian._replace(pixel_sigma=0.3)) == 6
+  with open(on / train.BEST / runs.BEST_JSON) as f:
+    assert json.load(f) == {"bound": 4.2, "step": 4}
+
+
 def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tmp_path,
                                                                              monkeypatch):
   """Scripted valid bounds: a first run's best is 4.0 at step 2; its export carries that, so a
   run from it with --patience=2 beats neither 4.5 nor 4.2 and stops at step 4 (from scratch
   it would take 4.5 at 3 and 4.2 at 4 as its bests and train on to 6)."""
   script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.2, 4.6, 4.7])
-  data_dir = make_mnist(tmp_path / "mnist")
-  first = tmp_path / "first"
-  train.train(train.RunConfig(
-      model=MNIST, dataset="mnist", data_dir=data_dir, split="train", crop_size=None,
-      cache_dir=None, epochs=1, batch_size=4, max_steps=2, seed=0, logdir=str(first),
-      checkpoint_every=100, keep_checkpoints=1, image_every=100, eval_every=1,
-      progress_secs=0.0, device="cpu", patience=5))
-  exported = str(tmp_path / "pretrained" / "best")
-  assert export.export(str(first / train.BEST), exported)[1] == 2
+  first, exported = _export_a_best(tmp_path, MNIST)
   with open(os.path.join(exported, runs.BEST_JSON)) as f:
     assert json.load(f) == {"bound": 4.0, "step": 2}
   # Each evaluation's bound, KL and generation loss, as the logged line has them.

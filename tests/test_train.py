@@ -170,6 +170,30 @@ def test_patience_passes_over_a_nan_bound(data_dir, tmp_path, monkeypatch):
     assert json.load(f) == {"bound": 4.0, "step": 2}
 
 
+def test_patience_starts_anew_when_a_resume_changes_the_likelihood(data_dir, tmp_path,
+                                                                  monkeypatch, caplog):
+  """--loss=gaussian: session 1 at sigma 0.5 keeps its best, 1.0 at step 1; session 2 resumes
+  at sigma 0.3, whose bounds (scripted 5.0 and up) are of another likelihood: its first
+  evaluation is the best anew, and the patience counts from it (the old best kept would have
+  stopped the run at step 3). The same sigma again keeps the best."""
+  script_valid_bounds(monkeypatch, [1.0, 2.0, 5.0, 6.0, 7.0])
+  caplog.set_level("INFO")
+
+  def run(sigma, max_steps):
+    model = TINY._replace(loss="gaussian", pixel_sigma=sigma)
+    return train.train(config(data_dir, tmp_path, model=model, max_steps=max_steps,
+                              eval_every=1, patience=2))
+
+  assert run(0.5, 2) == 2
+  assert run(0.3, 20) == 5
+  with open(tmp_path / train.BEST / runs.BEST_JSON) as f:
+    assert json.load(f) == {"bound": 5.0, "step": 3}
+  assert "measured with a Gaussian likelihood of sigma 0.5, this run's with 0.3" in caplog.text
+  caplog.clear()
+  assert run(0.3, 20) == 5
+  assert "measured with" not in caplog.text
+
+
 @pytest.mark.parametrize("lr_schedule, stop, since", [
     ("", 4, "since it;"), ("1:0.5", 4, "since it;"),
     ("3:0.5", 5, "since the rate change at step 3;"),
