@@ -658,7 +658,9 @@ def _same_likelihood(folder, cfg):
   if run is None:
     return True
   hparams, saved = run
-  was = evaluate.likelihood_sigma(saved, hparams.get("training", {}).get("batch_size"))
+  # A batch size not recorded (l2's sigma needs it) is taken as this run's.
+  batch = hparams.get("training", {}).get("batch_size") or cfg.batch_size
+  was = evaluate.likelihood_sigma(saved, batch)
   now = evaluate.likelihood_sigma(cfg.model, cfg.batch_size)
   if was == now:
     return True
