@@ -270,13 +270,13 @@ def _save(sess, saver, save_path, global_step, best=False):
   try:
     return saver.save(sess, save_path, global_step=global_step)
   except tf.errors.OpError as e:
-    kept = runs.checkpoints(os.path.dirname(save_path))
     path = "%s-%d" % (save_path, sess.run(global_step))
     reason = fileio.error_reason(e).rsplit("; ", 1)[-1]
     if best:
       raise fileio.UserError("cannot write the best checkpoint %s (%s); the run's own "
                              "checkpoints are as they were: a resume goes on from the last "
                              "and evaluates this step again" % (path, reason))
+    kept = runs.checkpoints(os.path.dirname(save_path))
     if kept and kept[0] == path:
       # The Saver lists a checkpoint once its weights are written, before its graph (.meta).
       raise fileio.UserError("cannot write checkpoint %s's graph file, %s.meta (%s); its "
@@ -489,9 +489,10 @@ def _start(sess, graph, saver, init, writer, latest, cfg, warm, warm_saver, iden
     # Again on resume: the settings a resumed run may change (epochs, data_dir, the
     # optimiser's) are recorded as they now are; where the run started from stays as it was
     # (unknown where checkpoints were copied without their hparams.json).
-    run = runs.read_hparams(cfg.logdir) if latest else None
-    origin = run[0].get("training", {}).get("init_from") if run else (
-        None if latest else cfg.init_from)
+    origin = cfg.init_from
+    if latest:
+      run = runs.read_hparams(cfg.logdir)
+      origin = run[0].get("training", {}).get("init_from") if run else None
     write_hparams(cfg._replace(init_from=origin), identity)
   # A cluster task starts where the chief is (a restarted worker rejoins there).
   return int(sess.run(graph.sync.start if graph.sync else graph.draw.global_step))
