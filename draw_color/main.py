@@ -323,13 +323,26 @@ flags.register_validator("lr_decay_rate", lambda v: v > 0,
                          message="--lr_decay_rate must be positive")
 flags.register_validator("lr_schedule", lambda v: not v or _lr_schedule_parses(v),
                          message="--lr_schedule takes STEP:RATE pairs, steps whole and "
-                         "increasing, rates positive, e.g. 112608:1e-4,114954:3e-5")
+                         "increasing, rates positive numbers float32 holds (1.2e-38 to 3.4e38), "
+                         "e.g. 112608:1e-4,114954:3e-5")
 flags.register_multi_flags_validator(
     ["lr_schedule", "lr_decay_steps"], lambda f: not (f["lr_schedule"] and f["lr_decay_steps"]),
     message="--lr_schedule and --lr_decay_steps are two schedules of the learning rate: pass one")
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 flags.register_validator("cluster_timeout", lambda v: v > 0,
                          message="--cluster_timeout must be a positive number of seconds")
+
+# Every float flag becomes a float32 of a graph, or a number of seconds: NaN, inf and the numbers
+# float32 turns into inf or 0 would run as other numbers, silently (NaN passes absl's bounds, and
+# --temperature=nan drew blank samples).
+FLOAT_FLAGS = ("read_sigma_init", "write_sigma_floor", "pixel_sigma", "vaegan_gamma", "vaegan_r1",
+               "learning_rate", "beta1", "clip", "lr_decay_rate", "progress_secs", "temperature",
+               "cluster_timeout")
+for _name in FLOAT_FLAGS:
+  flags.register_validator(
+      _name, objectives.float32_number,
+      message="--%s must be a number float32 holds: 0 or of a magnitude from 1.2e-38 to 3.4e38, "
+      "not nan or inf" % _name)
 
 
 def data_flag(name):

@@ -37,6 +37,7 @@ encoder always is. The decision uses the costs of the batch being trained on.
 Both VAE/GAN and the other losses follow the same schedules (`schedule`) of the global step.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from draw_color import vaegan
@@ -84,7 +85,7 @@ def schedule(config, global_step):
 
 def parse_lr_schedule(text):
   """"STEP:RATE,..." -> [(STEP int, RATE float)]; ValueError unless the steps are whole, not
-  negative and increasing, and the rates positive and finite."""
+  negative and increasing, and the rates positive numbers float32 holds (float32_number)."""
   pairs = []
   for item in text.split(","):
     start, rate = item.split(":")
@@ -92,9 +93,18 @@ def parse_lr_schedule(text):
   starts = [s for s, _ in pairs]
   if starts[0] < 0 or starts != sorted(set(starts)):
     raise ValueError("steps must be increasing and not negative: %s" % text)
-  if not all(0 < r < float("inf") for _, r in pairs):
-    raise ValueError("rates must be positive and finite: %s" % text)
+  if not all(r > 0 and float32_number(r) for _, r in pairs):
+    raise ValueError("rates must be positive numbers float32 holds: %s" % text)
   return pairs
+
+
+def float32_number(value):
+  """Whether float32, which every graph computes in, holds the Python float `value` as the
+  number it is: 0, or a magnitude in its normal range (1.2e-38 to 3.4e38). NaN, inf and the
+  numbers float32 rounds to inf or to 0 (a learning rate of 1e39 or 1e-50) would run as others."""
+  float32 = np.finfo(np.float32)
+  magnitude = abs(value)
+  return magnitude == 0 or float(float32.tiny) <= magnitude <= float(float32.max)
 
 
 def gradients(objective, variables):

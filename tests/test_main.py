@@ -76,6 +76,7 @@ BAD_FLAGS = [
     (["--lr_schedule=900:1e-4,800:3e-5"], ["--lr_schedule takes STEP:RATE pairs"]),
     (["--lr_schedule=900:1e-4", "--lr_decay_steps=100"],
      ["--lr_schedule and --lr_decay_steps are two schedules"]),
+    (["--mode=sample", "--temperature=nan"], ["--temperature must be a number float32 holds"]),
 ]
 
 
@@ -83,6 +84,26 @@ def test_bad_flag_values_are_refused_at_parse_time():
   results = run_mains(*[flags for flags, _ in BAD_FLAGS])
   for (_, expected), result in zip(BAD_FLAGS, results):
     assert_one_line_error(result, *expected)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e39", "-1e39", "1e-50"])
+def test_every_float_flag_refuses_what_float32_would_change(value):
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from draw_color import main  # pylint: disable=import-outside-toplevel
+  defined = {f.name for f in main.FLAGS.get_flags_for_module(main.__name__)
+             if isinstance(f.parser, flags.FloatParser)}
+  assert set(main.FLOAT_FLAGS) == defined
+  level = std_logging.getLogger("absl").level
+  try:
+    for name in sorted(defined):
+      with pytest.raises(flags.IllegalFlagValueError):
+        main.FLAGS(["draw_color", "--%s=%s" % (name, value)])
+      main.FLAGS.unparse_flags()
+    main.FLAGS(["draw_color", "--temperature=0", "--learning_rate=2e-38", "--clip=3e38"])
+    assert (main.FLAGS.temperature, main.FLAGS.learning_rate, main.FLAGS.clip) == (0, 2e-38, 3e38)
+  finally:
+    main.FLAGS.unparse_flags()
+    std_logging.getLogger("absl").setLevel(level)
 
 
 def test_missing_data_is_one_line_naming_the_path(tmp_path):
