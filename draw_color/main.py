@@ -323,14 +323,16 @@ flags.register_validator("lr_decay_rate", lambda v: v > 0,
                          message="--lr_decay_rate must be positive")
 flags.register_validator("lr_schedule", lambda v: not v or _lr_schedule_parses(v),
                          message="--lr_schedule takes STEP:RATE pairs, steps whole and "
-                         "increasing, rates positive numbers float32 holds (1.2e-38 to 3.4e38), "
-                         "e.g. 112608:1e-4,114954:3e-5")
+                         "increasing (below 2**63), rates positive numbers float32 holds "
+                         "(1.2e-38 to 3.4e38), e.g. 112608:1e-4,114954:3e-5")
 flags.register_multi_flags_validator(
     ["lr_schedule", "lr_decay_steps"], lambda f: not (f["lr_schedule"] and f["lr_decay_steps"]),
     message="--lr_schedule and --lr_decay_steps are two schedules of the learning rate: pass one")
 flags.register_validator("beta1", lambda v: v < 1, message="--beta1 must be below 1")
 flags.register_validator("cluster_timeout", lambda v: v > 0,
                          message="--cluster_timeout must be a positive number of seconds")
+
+INT32_MAX = 2**31 - 1
 
 # Every float flag becomes a float32 of a graph, or a number of seconds: NaN, inf and the numbers
 # float32 turns into inf or 0 would run as other numbers, silently (NaN passes absl's bounds, and
@@ -343,6 +345,17 @@ for _name in FLOAT_FLAGS:
       _name, objectives.float32_number,
       message="--%s must be a number float32 holds: 0 or of a magnitude from 1.2e-38 to 3.4e38, "
       "not nan or inf" % _name)
+# Every integer flag likewise becomes an int32 (a placeholder, a shape) or a seed: past int32's
+# 2,147,483,647 it stopped with a traceback (OverflowError, TypeError) rather than a line.
+INTEGER_FLAGS = ("timesteps", "latent_size", "hidden_size", "read_n", "write_n", "vaegan_layer",
+                 "vaegan_channels", "image_size", "crop_size", "epochs", "batch_size",
+                 "lr_decay_steps", "kl_warmup", "max_steps", "seed", "checkpoint_every",
+                 "keep_checkpoints", "image_every", "eval_every", "patience", "num_samples",
+                 "num_faces", "gif_scale", "bench_steps", "bench_repeats", "plot_epoch_steps",
+                 "plot_smooth")
+for _name in INTEGER_FLAGS:
+  flags.register_validator(_name, lambda v: v is None or v <= INT32_MAX,
+                           message="--%s must be at most 2147483647 (int32's largest)" % _name)
 
 
 def data_flag(name):

@@ -85,14 +85,15 @@ def schedule(config, global_step):
 
 def parse_lr_schedule(text):
   """"STEP:RATE,..." -> [(STEP int, RATE float)]; ValueError unless the steps are whole, not
-  negative and increasing, and the rates positive numbers float32 holds (float32_number)."""
+  negative, increasing and int64s, and the rates positive numbers float32 holds (float32_number)."""
   pairs = []
   for item in text.split(","):
     start, rate = item.split(":")
     pairs.append((int(start), float(rate)))
   starts = [s for s, _ in pairs]
-  if starts[0] < 0 or starts != sorted(set(starts)):
-    raise ValueError("steps must be increasing and not negative: %s" % text)
+  if starts[0] < 0 or starts != sorted(set(starts)) or starts[-1] > np.iinfo(np.int64).max:
+    raise ValueError("steps must be increasing, not negative and held by int64 (the global "
+                     "step's): %s" % text)
   if not all(r > 0 and float32_number(r) for _, r in pairs):
     raise ValueError("rates must be positive numbers float32 holds: %s" % text)
   return pairs

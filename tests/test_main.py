@@ -106,6 +106,25 @@ def test_every_float_flag_refuses_what_float32_would_change(value):
     std_logging.getLogger("absl").setLevel(level)
 
 
+def test_every_integer_flag_refuses_what_int32_does_not_hold():
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from draw_color import main  # pylint: disable=import-outside-toplevel
+  defined = {f.name for f in main.FLAGS.get_flags_for_module(main.__name__)
+             if isinstance(f.parser, flags.IntegerParser)}
+  assert set(main.INTEGER_FLAGS) == defined
+  level = std_logging.getLogger("absl").level
+  try:
+    for name in sorted(defined):
+      with pytest.raises(flags.IllegalFlagValueError):
+        main.FLAGS(["draw_color", "--%s=%d" % (name, 2**31)])
+      main.FLAGS.unparse_flags()
+    main.FLAGS(["draw_color", "--seed=%d" % (2**31 - 1), "--max_steps=%d" % (2**31 - 1)])
+    assert main.FLAGS.seed == main.FLAGS.max_steps == 2**31 - 1
+  finally:
+    main.FLAGS.unparse_flags()
+    std_logging.getLogger("absl").setLevel(level)
+
+
 def test_missing_data_is_one_line_naming_the_path(tmp_path):
   missing = str(tmp_path / "nowhere")
   result = run_main("--data_dir=" + missing, "--logdir=" + str(tmp_path / "run"))

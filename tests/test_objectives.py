@@ -102,11 +102,12 @@ def test_a_step_schedule_changes_the_rate_at_each_listed_step():
 
 def test_a_step_schedule_reads_as_pairs_from_step_0_on():
   assert objectives.parse_lr_schedule("0:1e-4,5:3e-5") == [(0, 1e-4), (5, 3e-5)]
+  assert objectives.parse_lr_schedule("9223372036854775807:1.2e-38") == [(2**63 - 1, 1.2e-38)]
 
 
 @pytest.mark.parametrize("text", ["5:1e-4,5:3e-5", "7:1e-4,3:3e-5", "-1:1e-4", "5:0", "5:inf",
                                   "5", "5:1e-4:2", "x:1e-4", "5:nan", "5:1e39",
-                                  "5:1e-50"])
+                                  "5:1e-50", "9223372036854775808:1e-4"])
 def test_a_step_schedule_that_does_not_read_is_refused(text):
   with pytest.raises(ValueError):
     objectives.parse_lr_schedule(text)
