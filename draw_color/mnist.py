@@ -30,15 +30,22 @@ def _read(path):
   if head == _MATLAB:
     try:
       pixels = scipy.io.loadmat(path)["X"]
-    except (ValueError, KeyError, NotImplementedError) as e:
-      raise UserError("cannot read %s as a MATLAB file with a matrix X (%s)" % (path, e))
+    # A damaged file (a download cut short, a flipped byte) trips scipy's parser wherever it
+    # reads: truncations alone raised OSError, IndexError, TypeError, MatReadError and
+    # zlib.error, and a missing X a KeyError. Whichever, the file is not one to train on.
+    except Exception as e:  # pylint: disable=broad-except
+      raise UserError("cannot read %s as a MATLAB file with a matrix X (%s: %s); fetch it "
+                      "again (data/README.md)" % (path, type(e).__name__, e))
   else:
     with open(path, "rb") as f:
       values = f.read().split()
     if len(values) % (SIZE * SIZE):
       raise UserError("%s holds %d values, not rows of %d: not a binarized MNIST .amat file"
                       % (path, len(values), SIZE * SIZE))
-    pixels = np.array(values, dtype=np.float32).reshape(-1, SIZE * SIZE)
+    try:
+      pixels = np.array(values, dtype=np.float32).reshape(-1, SIZE * SIZE)
+    except ValueError as e:
+      raise UserError("%s is not a binarized MNIST .amat file of 0/1 values (%s)" % (path, e))
   pixels = np.asarray(pixels)
   if pixels.ndim != 2 or pixels.shape[1] != SIZE * SIZE or not np.isin(pixels, (0, 1)).all():
     raise UserError("%s holds %s values that are not 0/1 rows of %d pixels"

@@ -40,6 +40,29 @@ def test_missing_and_malformed_files_name_the_path(tmp_path):
     mnist.load(str(tmp_path), "all")
 
 
+def test_a_text_file_with_other_words_names_the_path(tmp_path):
+  text = "\n".join(" ".join(str(v) for v in row) for row in ROWS).replace("1", "x", 1)
+  (tmp_path / "binarized_mnist_valid.amat").write_text(text)
+  with pytest.raises(UserError, match="binarized_mnist_valid.amat is not a binarized MNIST"):
+    mnist.load(str(tmp_path), "valid")
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.5, 0.9])
+def test_a_cut_or_damaged_matlab_file_names_the_path(tmp_path, keep):
+  rows = (np.random.default_rng(1).random((200, 784)) < 0.3).astype(np.uint8)
+  path = tmp_path / "binarized_mnist_test.amat"
+  scipy.io.savemat(path, {"X": rows}, do_compression=True)
+  data = path.read_bytes()
+  path.write_bytes(data[:int(len(data) * keep)])
+  with pytest.raises(UserError, match="cannot read .*binarized_mnist_test.amat as a MATLAB"):
+    mnist.load(str(tmp_path), "test")
+  damaged = bytearray(data)
+  damaged[int(len(data) * keep)] ^= 0xFF
+  path.write_bytes(bytes(damaged))
+  with pytest.raises(UserError, match="cannot read .*binarized_mnist_test.amat as a MATLAB"):
+    mnist.load(str(tmp_path), "test")
+
+
 def test_shared_binarized_mnist():
   if not os.path.isdir(SHARED_MNIST):
     pytest.skip("no binarized MNIST at %s (the project's shared data)" % SHARED_MNIST)
