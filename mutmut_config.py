@@ -32,7 +32,7 @@ SCOPE = {
         "_matmul_grad", "_matmul", "_linear", "_lstm_cell", "window_params", "filter_centres",
         "filterbank", "read_patches", "write_patches", "_Draw", "_stack_windows", "_to_images",
         "noise_shape", "build_draw", "build_sampler"),
-    "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "balance"),
+    "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "balance"),
     "draw_color/evaluate.py": (
         "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "gaussian_gap",
         "prior_gaps", "evaluate", "likelihood_sigma", "real_swd"),

@@ -102,7 +102,10 @@ def test_a_step_schedule_changes_the_rate_at_each_listed_step():
 
 def test_a_step_schedule_reads_as_pairs_from_step_0_on():
   assert objectives.parse_lr_schedule("0:1e-4,5:3e-5") == [(0, 1e-4), (5, 3e-5)]
-  assert objectives.parse_lr_schedule("9223372036854775807:1.2e-38") == [(2**63 - 1, 1.2e-38)]
+  # The extremes: int64's largest step, float32's smallest normal and largest rates.
+  tiny, big = (float(v) for v in (np.finfo(np.float32).tiny, np.finfo(np.float32).max))
+  assert objectives.parse_lr_schedule("1:%r,9223372036854775807:%r" % (tiny, big)) == [
+      (1, tiny), (2**63 - 1, big)]
 
 
 @pytest.mark.parametrize("text", ["5:1e-4,5:3e-5", "7:1e-4,3:3e-5", "-1:1e-4", "5:0", "5:inf",
