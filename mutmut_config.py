@@ -49,7 +49,7 @@ TESTS = {
     "draw_color/model.py": "tests/test_model_numpy.py tests/test_model.py",
     "draw_color/objectives.py": (
         "tests/test_objectives.py tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'schedule"
-        " or balanc or warm or decay'"),
+        " or balanc or warm or decay or float32'"),
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"

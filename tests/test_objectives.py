@@ -108,6 +108,15 @@ def test_a_step_schedule_reads_as_pairs_from_step_0_on():
       (1, tiny), (2**63 - 1, big)]
 
 
+def test_float32_holds_zero_and_its_normal_range_alone():
+  tiny, big = (float(v) for v in (np.finfo(np.float32).tiny, np.finfo(np.float32).max))
+  held = [0.0, -0.0, tiny, -tiny, 1.0, big, -big]
+  # Not numbers; past float32's largest (inf); subnormal (a GPU flushes it to 0) or below.
+  refused = [float("nan"), float("inf"), -float("inf"), big * 1.001, -1e39, tiny / 2, 1e-50]
+  assert [objectives.float32_number(v) for v in held + refused] == [True] * 7 + [False] * 7
+  assert all(float(np.float32(v)) == v for v in held)  # float32 gives each back as it is
+
+
 @pytest.mark.parametrize("text", ["5:1e-4,5:3e-5", "7:1e-4,3:3e-5", "-1:1e-4", "5:0", "5:inf",
                                   "5", "5:1e-4:2", "x:1e-4", "5:nan", "5:1e39",
                                   "5:1e-50", "9223372036854775808:1e-4"])
