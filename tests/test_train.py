@@ -101,18 +101,18 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_p
   assert all(np.isfinite(v).all() for v in good.values())
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered in cast")
 @pytest.mark.parametrize("interrupted", [False, True])
 def test_an_update_to_nonfinite_weights_stops_before_its_checkpoint(data_dir, tmp_path,
                                                                    monkeypatch, interrupted):
-  """A rate of 1e39 (inf in float32) from step 3 on: step 3's loss, of the weights before its
-  update, is finite, the update is not. The run stops at once (a checkpoint every step), or at
+  """A rate of 3.4e38 (float32's largest is 3.403e38) from step 3 on: step 3's loss, of the
+  weights before its update, is finite, the update is not (Adam's step exceeds the rate where a
+  gradient grew: some weight passes float32's largest). The run stops at once (a checkpoint every step), or at
   Ctrl-C before step 4 (a checkpoint every 2 steps), and the checkpoint of step 2 is the last
   one, its weights finite: the broken ones are not saved as step 3's."""
   if interrupted:
     interrupt_at(monkeypatch, 4, exception=KeyboardInterrupt)
   cfg = config(data_dir, tmp_path, max_steps=6, checkpoint_every=2 if interrupted else 1)
-  cfg = cfg._replace(model=cfg.model._replace(lr_schedule="2:1e39"))
+  cfg = cfg._replace(model=cfg.model._replace(lr_schedule="2:3.4e38"))
   with pytest.raises(BaseException) as e:  # a KeyboardInterrupt would end the session
     train.train(cfg)
   assert e.type is UserError
