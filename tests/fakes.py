@@ -2,6 +2,8 @@
 shipped), the training settings and checkpoint reading the training tests share, and the
 command line run as a user runs it."""
 
+import contextlib
+import logging as std_logging
 import os
 import resource
 import signal
@@ -100,20 +102,27 @@ def run_main(*flags, command=MAIN, file_size_limit=None):
                         preexec_fn=limit if file_size_limit else None)
 
 
-def run_mains(*flag_lists):
-  """run_main of each list of flags, all started at once so that their TensorFlow imports
-  (seconds each, one core mostly) overlap; the CompletedProcesses in the same order. Any still
-  running when one fails or times out are killed, as subprocess.run kills its own."""
-  started = []
+@contextlib.contextmanager
+def parsing():
+  """draw_color.main's FLAGS, to parse in this process (a subprocess imports TensorFlow for
+  seconds); unparsed afterwards, and the absl logger's level restored: unparsing sets it to
+  WARNING, and later tests read its INFO lines."""
+  from draw_color import main  # pylint: disable=import-outside-toplevel
+  level = std_logging.getLogger("absl").level
   try:
-    for flags in flag_lists:
-      started.append(subprocess.Popen([*MAIN, *flags], env=quiet_env(), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
-    outputs = [process.communicate(timeout=TIMEOUT) for process in started]
-    return [subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-            for process, (stdout, stderr) in zip(started, outputs)]
+    yield main.FLAGS
   finally:
-    for process in started:
-      if process.poll() is None:
-        process.kill()
-        process.communicate()
+    main.FLAGS.unparse_flags()
+    std_logging.getLogger("absl").setLevel(level)
+
+
+def refusal(*flags):
+  """The message with which draw_color.main's flag parsing refuses `flags`, parsed in this
+  process; None where it takes them."""
+  from absl.flags import IllegalFlagValueError  # pylint: disable=import-outside-toplevel
+  with parsing() as parse:
+    try:
+      parse(["draw_color", *flags])
+    except IllegalFlagValueError as e:
+      return str(e)
+  return None

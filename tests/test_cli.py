@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from fakes import make_mnist
+from fakes import refusal
 from fakes import run_main
-from fakes import run_mains
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,12 +19,8 @@ TINY_FLAGS = ["--timesteps=2", "--latent_size=2", "--hidden_size=8", "--read_n=3
 def test_mnist_brings_its_own_image_size_and_a_contradiction_is_refused(tmp_path):
   data_dir = make_mnist(tmp_path / "mnist")
   logdir = tmp_path / "run"
-  contradictions = ("--image_size=64", "--crop_size=108")
-  result, *refusals = run_mains(
-      ["--dataset=mnist", "--data_dir=" + data_dir, "--logdir=" + str(logdir), "--max_steps=1",
-       *TINY_FLAGS],
-      *[("--dataset=mnist", contradiction, "--logdir=" + str(tmp_path / "no"))
-        for contradiction in contradictions])
+  result = run_main("--dataset=mnist", "--data_dir=" + data_dir, "--logdir=" + str(logdir),
+                    "--max_steps=1", *TINY_FLAGS)
   assert result.returncode == 0, result.stderr
   with open(logdir / "hparams.json") as f:
     hparams = json.load(f)
@@ -38,11 +34,9 @@ def test_mnist_brings_its_own_image_size_and_a_contradiction_is_refused(tmp_path
   with open(shipped / "hparams.json") as f:
     assert json.load(f)["data"]["data_dir"] == "data/mnist"
 
-  for refused in refusals:
-    assert refused.returncode != 0 and "Traceback" not in refused.stderr
-    assert "--dataset=mnist needs --image_size=28 (its default), no --crop_size" in \
-        refused.stderr, refused.stderr
-    assert not os.path.exists(tmp_path / "no")
+  for contradiction in ("--image_size=64", "--crop_size=108"):
+    assert "--dataset=mnist needs --image_size=28 (its default), no --crop_size" in refusal(
+        "--dataset=mnist", contradiction)
 
 
 def setup_arguments():
