@@ -45,14 +45,15 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests, 272, in two passes: first those that do not race the clock on
+# The unit and end-to-end tests, 365, in two passes: first those that do not race the clock on
 # TEST_WORKERS pytest-xdist workers (each imports TensorFlow and trains tiny models; 2 suit 2
 # cores), then the 17 that do (marked `serial`: cluster timeouts, signals at chosen moments) in
 # one process, so that no other test shares their cores (in one pass on 2 workers, one of them
 # failed once in six runs on 2026-11-25). On the 2-core AMD EPYC beside two training jobs at the
 # lowest priority: 14 min (9 min 42 s and 4 min 11 s) on 2026-12-03, 21-22 min in one process
 # the same day; on 2026-12-04 with nothing else running, 7 min 27 s from a clean clone (4 min 16 s
-# and 2 min 39 s, the first install included).
+# and 2 min 39 s, the first install included); on 2026-12-06 beside one training job at the
+# lowest priority, 12 min 31 s from a clean clone (7 min 45 s and 3 min 50 s, install included).
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not serial" tests
