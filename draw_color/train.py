@@ -618,7 +618,12 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
   hparams.json, then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run.
   Returns whether the patience is spent."""
   folder = os.path.join(cfg.logdir, BEST)
-  best = _best(cfg)
+  best = runs.read_best(folder)
+  change = best and _likelihood_change(folder, cfg)
+  if change:
+    logging.info("the best valid bound of %s, %.4f, was measured with %s: it is not this "
+                 "run's best", folder, best["bound"], change)
+    best = None
   # A NaN bound (valid faces that overflow finite weights) as the first would never be beaten.
   if np.isfinite(bound) and (best is None or bound < best["bound"]):
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step,
@@ -635,39 +640,44 @@ def _carry_best(sess, graph, best_saver, step, cfg):
   step: a run's BEST, or its export) starts its own BEST there, so that --patience counts from
   that evaluation: a run that goes on from an export session after session still stops."""
   best = runs.read_best(cfg.init_from)
-  if best and best["step"] == step and _same_likelihood(cfg.init_from, cfg):
-    _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
-    logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
-                 best["bound"], step)
+  if not best or best["step"] != step:
+    return
+  change = _likelihood_change(cfg.init_from, cfg)
+  if change:
+    logging.info("the best valid bound of %s, %.4f, was measured with %s: it is not this "
+                 "run's best", cfg.init_from, best["bound"], change)
+    return
+  _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
+  logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
+               best["bound"], step)
 
 
 def _best(cfg):
   """BEST's {"bound", "step"} (runs.BEST_JSON), or None before the first evaluation, or
-  where BEST's bound was measured with another likelihood than this run's (_same_likelihood):
-  the next evaluation then replaces it."""
+  where BEST's bound was measured with another likelihood than this run's (_likelihood_change):
+  the next evaluation then replaces it, and _keep_best says so."""
   folder = os.path.join(cfg.logdir, BEST)
   best = runs.read_best(folder)
-  return best if best is None or _same_likelihood(folder, cfg) else None
+  return None if best is None or _likelihood_change(folder, cfg) else best
 
 
-def _same_likelihood(folder, cfg):
-  """Whether the valid bounds of `folder` (BEST, or an --init_from run) were measured with the
-  pixel likelihood this run's are, the same evaluate.likelihood_sigma: a run may resume, or go
-  on --init_from, with another --pixel_sigma, which moves the bound (the recipe's by thousands
-  of nats), and a best of the old sigma may never be beaten, or always be. Says so in the log."""
+def _likelihood_change(folder, cfg):
+  """Where the valid bounds of `folder` (BEST, or an --init_from run) were measured with
+  another pixel likelihood than this run's (evaluate.likelihood_sigma), the two, as words for a
+  log line; else "". A run may resume, or go on --init_from, with another --pixel_sigma, which
+  moves the bound (the recipe's by thousands of nats): a best of the old sigma may never be
+  beaten, or always be."""
   run = runs.read_hparams(folder)
   if run is None:
-    return True
+    return ""
   hparams, saved = run
   # A batch size not recorded (l2's sigma needs it) is taken as this run's.
   batch = hparams.get("training", {}).get("batch_size") or cfg.batch_size
   was = evaluate.likelihood_sigma(saved, batch)
   now = evaluate.likelihood_sigma(cfg.model, cfg.batch_size)
   if was == now:
-    return True
-  logging.info("the best valid bound of %s was measured with a Gaussian likelihood of sigma "
-               "%s, this run's with %s: the next evaluation is the best anew", folder, was, now)
-  return False
+    return ""
+  return "a Gaussian likelihood of sigma %s, this run's with %s" % (was, now)
 
 
 def _patience_spent(cfg, step, best):

@@ -210,11 +210,13 @@ def _export_a_best(tmp_path, model_config):
   return first, exported
 
 
-def test_a_run_from_an_export_of_another_sigma_starts_its_best_anew(tmp_path, monkeypatch):
+def test_a_run_from_an_export_of_another_sigma_starts_its_best_anew(tmp_path, monkeypatch,
+                                                                   caplog):
   """The same script, the Gaussian loss at sigma 0.5 then 0.3: the export's 4.0 is of another
   likelihood, so the run from it takes 4.5 at step 3 and 4.2 at 4 as its bests and trains on
-  to 6."""
+  to 6, saying once why it did not carry the export's."""
   script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.2, 4.6, 4.7])
+  caplog.set_level("INFO")
   gaussian = MNIST._replace(loss="gaussian", pixel_sigma=0.5)
   _, exported = _export_a_best(tmp_path, gaussian)
   on = tmp_path / "on"
@@ -222,6 +224,9 @@ def test_a_run_from_an_export_of_another_sigma_starts_its_best_anew(tmp_path, mo
                    model=gaussian._replace(pixel_sigma=0.3)) == 6
   with open(on / train.BEST / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 4.2, "step": 4}
+  assert caplog.text.count("measured with") == 1
+  assert "of %s, 4.0000, was measured with a Gaussian likelihood of sigma 0.5, this run's with " \
+      "0.3: it is not this run's best" % exported in caplog.text
 
 
 def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tmp_path,
