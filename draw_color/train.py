@@ -419,6 +419,10 @@ def _load_data(cfg, part, chief):
   if cfg.eval_every and chief:
     valid = datasets.load(cfg.dataset, cfg.data_dir, "valid", mcfg.image_size, cfg.crop_size,
                           cfg.cache_dir, log=logging.info)
+    if cfg.split in ("valid", "all"):
+      logging.warning("--split=%s trains on the valid split that --eval_every "
+                      "evaluates: its bound is not held out (nor is --patience's best); train "
+                      "on --split=train for one that is", cfg.split)
   batches = datasets.Batches(data, cfg.batch_size, cfg.seed, flip=cfg.flip, part=part)
   last_step = cfg.epochs * batches.steps_per_epoch
   if cfg.max_steps:

@@ -122,6 +122,16 @@ def test_an_update_to_nonfinite_weights_stops_before_its_checkpoint(data_dir, tm
   assert all(np.isfinite(v).all() for v in good.values())
 
 
+@pytest.mark.parametrize("split, warned", [("all", True), ("valid", True), ("train", False)])
+def test_training_on_the_valid_split_says_its_bound_is_not_held_out(data_dir, tmp_path, caplog,
+                                                                    split, warned):
+  caplog.set_level("INFO")
+  train.train(config(data_dir, tmp_path, max_steps=1, eval_every=1, split=split))
+  assert "valid at step 1" in caplog.text
+  assert ("--split=%s trains on the valid split that --eval_every evaluates: its bound is not "
+          "held out" % split in caplog.text) == warned
+
+
 def test_gpu_device_without_gpu_is_a_clear_error():
   if tf.config.list_physical_devices("GPU"):
     pytest.skip("this machine has a GPU")
