@@ -49,7 +49,8 @@ def list_images(data_dir, split, log=print):
                         f"{partition_path}; {_GET_DATA}")
   elif data_dir not in _noted_no_partition:
     _noted_no_partition.add(data_dir)
-    log(f"note: {partition_path} not found; using all {len(names):,} images for every split")
+    log(f"note: {partition_path} not found; using all {len(names):,} images for every split, "
+        "so the valid and test numbers are of the images training sees")
   return [os.path.join(image_dir, name) for name in names]
 
 
