@@ -1,7 +1,6 @@
 """`python -m draw_color.main` end to end on tiny sizes, as a user runs it."""
 
 import json
-import logging as std_logging
 import os
 
 import pytest

@@ -106,9 +106,9 @@ def test_an_update_to_nonfinite_weights_stops_before_its_checkpoint(data_dir, tm
                                                                    monkeypatch, interrupted):
   """A rate of 3.4e38 (float32's largest is 3.403e38) from step 3 on: step 3's loss, of the
   weights before its update, is finite, the update is not (Adam's step exceeds the rate where a
-  gradient grew: some weight passes float32's largest). The run stops at once (a checkpoint every step), or at
-  Ctrl-C before step 4 (a checkpoint every 2 steps), and the checkpoint of step 2 is the last
-  one, its weights finite: the broken ones are not saved as step 3's."""
+  gradient grew: some weight passes float32's largest). The run stops at once (a checkpoint
+  every step), or at Ctrl-C before step 4 (a checkpoint every 2 steps), and the checkpoint of
+  step 2 is the last one, its weights finite: the broken ones are not saved as step 3's."""
   if interrupted:
     interrupt_at(monkeypatch, 4, exception=KeyboardInterrupt)
   cfg = config(data_dir, tmp_path, max_steps=6, checkpoint_every=2 if interrupted else 1)
