@@ -622,12 +622,7 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
   hparams.json, then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run.
   Returns whether the patience is spent."""
   folder = os.path.join(cfg.logdir, BEST)
-  best = runs.read_best(folder)
-  change = best and _likelihood_change(folder, cfg)
-  if change:
-    logging.info("the best valid bound of %s, %.4f, was measured with %s: it is not this "
-                 "run's best", folder, best["bound"], change)
-    best = None
+  best = _comparable(runs.read_best(folder), folder, cfg)
   # A NaN bound (valid faces that overflow finite weights) as the first would never be beaten.
   if np.isfinite(bound) and (best is None or bound < best["bound"]):
     _save(sess, best_saver, os.path.join(folder, "model.ckpt"), graph.draw.global_step,
@@ -644,16 +639,10 @@ def _carry_best(sess, graph, best_saver, step, cfg):
   step: a run's BEST, or its export) starts its own BEST there, so that --patience counts from
   that evaluation: a run that goes on from an export session after session still stops."""
   best = runs.read_best(cfg.init_from)
-  if not best or best["step"] != step:
-    return
-  change = _likelihood_change(cfg.init_from, cfg)
-  if change:
-    logging.info("the best valid bound of %s, %.4f, was measured with %s: it is not this "
-                 "run's best", cfg.init_from, best["bound"], change)
-    return
-  _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
-  logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
-               best["bound"], step)
+  if best and best["step"] == step and _comparable(best, cfg.init_from, cfg):
+    _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
+    logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
+                 best["bound"], step)
 
 
 def _best(cfg):
@@ -663,6 +652,17 @@ def _best(cfg):
   folder = os.path.join(cfg.logdir, BEST)
   best = runs.read_best(folder)
   return None if best is None or _likelihood_change(folder, cfg) else best
+
+
+def _comparable(best, folder, cfg):
+  """`best`, the runs.BEST_JSON of `folder` (None: none), where this run's valid bounds can
+  beat it; None, said in the log, where it was measured with another likelihood."""
+  change = best and _likelihood_change(folder, cfg)
+  if not change:
+    return best
+  logging.info("the best valid bound of %s, %.4f, was measured with %s: it is not this run's "
+               "best", folder, best["bound"], change)
+  return None
 
 
 def _likelihood_change(folder, cfg):
