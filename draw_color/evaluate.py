@@ -334,6 +334,16 @@ def table(results):
   return "\n".join(lines)
 
 
+def _check_memory(config, mcfg):
+  """UserError where the prior samples' measures cannot fit in the machine's memory."""
+  s = config.num_samples
+  # At least the prior's noise, eps and the temperature's scaled copy, float32 [T, S, Z]
+  # each; then, the graph done, median_nearest_distance's float64 [S, S] distances.
+  needed = max(2 * mcfg.timesteps * s * mcfg.latent_size * 4, s * s * 8)
+  runs.check_memory(needed, "--num_samples=%d" % s,
+                    "the prior's noise of each sample and the distances between every two")
+
+
 def run(config):
   """--mode=eval: evaluates the latest checkpoint on a split; writes eval_<split>.json into
   the output_dir (the logdir by default), after logging the numbers, so a folder that cannot
@@ -342,6 +352,7 @@ def run(config):
   Returns the results dict (with split, step and checkpoint added).
   """
   checkpoint, mcfg, hparams = runs.latest_run(config.logdir)
+  _check_memory(config, mcfg)
   data = hparams["data"]
   dataset = data.get("dataset", "celeba")
   images = datasets.load(dataset, config.data_dir or data["data_dir"], config.split,

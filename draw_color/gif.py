@@ -208,9 +208,20 @@ def _output_dir(config):
   return config.output_dir or os.path.join(config.logdir, "gif")
 
 
+def _check_memory(config, mcfg):
+  """UserError where the samples' pictures cannot fit in the machine's memory."""
+  t, s, a, scale = mcfg.timesteps, config.num_samples, mcfg.image_size, config.gif_scale
+  # At least every step's canvases, float32 as fetched, and their GIF frames, upscaled RGB
+  # (the gaps between cells, the copies and the GIF encoder's palette frames come on top).
+  needed = t * s * (a * a * mcfg.channels * 4 + (a * scale) ** 2 * 3)
+  runs.check_memory(needed, "--num_samples=%d at --gif_scale=%d" % (s, scale),
+                    "the pictures of the %d steps of each sample" % t)
+
+
 def make_gifs(config):
   """Writes every picture of the module docstring from the latest checkpoint; their paths."""
   checkpoint, mcfg, hparams = runs.latest_run(config.logdir)
+  _check_memory(config, mcfg)
   data = hparams["data"]
   data_dir = config.data_dir or data["data_dir"]
   batch = _fixed_batch(data.get("dataset", "celeba"), data_dir,
@@ -233,6 +244,7 @@ def make_gifs(config):
 def make_samples(config):
   """Writes samples.gif and samples.png from the latest checkpoint; returns their paths."""
   checkpoint, mcfg, _ = runs.latest_run(config.logdir)
+  _check_memory(config, mcfg)
   out = _run(config, mcfg, checkpoint)
   folder = _output_dir(config)
   paths = _write(folder, _sample_pictures(mcfg, out, config.gif_scale))

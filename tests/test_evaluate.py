@@ -212,6 +212,29 @@ def test_eval_measures_the_prior_samples(tmp_path):
           "schedule/kl_weight"} <= tags
 
 
+@pytest.mark.parametrize("samples, needed", [
+    (64, 64 * 64 * 8),  # the distances: 32,768 bytes against the noise's 3,072
+    (2, 2 * 2 * 2 * 3 * 4),  # the noise: 96 bytes against the distances' 32
+])
+def test_sample_measures_beyond_the_machines_memory_are_one_line_before_any_data(
+    mnist_run, tmp_path, monkeypatch, samples, needed):
+  """At least the [T, S, Z] noise twice in float32 (2 T S Z 4 bytes) or, after the graph, the
+  float64 distances between every two samples (S^2 8): a machine of a byte less refuses,
+  naming the flag, before it reads a split that is not there; one of that many evaluates."""
+  _, logdir = mnist_run
+  monkeypatch.setattr(evaluate.runs, "machine_memory", lambda: needed - 1)
+  nowhere = eval_config(logdir, "valid")._replace(
+      data_dir=str(tmp_path / "nothing"), output_dir=str(tmp_path / "out"),
+      num_samples=samples)
+  with pytest.raises(evaluate.fileio.UserError, match=r"^--num_samples=%d needs at least "
+                     r"0\.0 GB of memory for the prior's noise of each sample and the "
+                     r"distances between every two, more than this machine's 0\.0 GB"
+                     % samples):
+    evaluate.run(nowhere)
+  monkeypatch.setattr(evaluate.runs, "machine_memory", lambda: needed)
+  assert evaluate.run(nowhere._replace(data_dir=None))["samples"] == samples
+
+
 def test_cli_eval_prints_the_table(mnist_run):
   _, logdir = mnist_run
   result = run_main("--mode=eval", "--logdir=" + logdir, "--eval_split=valid", "--device=cpu")

@@ -162,6 +162,35 @@ def test_original_arithmetic_and_missing_attention_draw_what_there_is(tmp_path, 
                                saved["read_gx"], rtol=1e-6)
 
 
+@pytest.mark.parametrize("make", [gif.make_gifs, gif.make_samples])
+def test_pictures_beyond_the_machines_memory_are_one_line_before_anything_is_drawn(
+    logdir, tmp_path, monkeypatch, make):
+  """At least every step's float32 canvases and upscaled RGB frames of the samples:
+  T * S * (A^2 C 4 + (A s)^2 3) = 3 * 5 * (768 + 1728) = 37,440 bytes. A machine of a byte
+  less refuses (the kernel would kill the run part way); one of that many draws."""
+  needed = TINY.timesteps * SAMPLES * (8 * 8 * 3 * 4 + (8 * SCALE) ** 2 * 3)
+  monkeypatch.setattr(runs, "machine_memory", lambda: needed - 1)
+  with pytest.raises(UserError, match=r"^--num_samples=5 at --gif_scale=3 needs at least "
+                     r"0\.0 GB of memory for the pictures of the 3 steps of each sample, more "
+                     r"than this machine's 0\.0 GB: ask for less$"):
+    make(config(logdir, tmp_path / "out"))
+  assert not os.path.exists(tmp_path / "out")
+  monkeypatch.setattr(runs, "machine_memory", lambda: needed)
+  assert make(config(logdir, tmp_path / "out"))
+
+
+def test_machine_memory_is_the_kernels_total_and_none_where_the_system_does_not_say(
+    monkeypatch):
+  if not os.path.exists("/proc/meminfo"):
+    pytest.skip("no /proc/meminfo to compare with (not Linux)")
+  with open("/proc/meminfo") as f:
+    total = dict(line.split(":") for line in f)["MemTotal"]
+  assert runs.machine_memory() == int(total.split()[0]) * 1024  # kB
+  monkeypatch.delattr(os, "sysconf")
+  assert runs.machine_memory() is None
+  runs.check_memory(10 ** 30, "--num_samples=1", "anything")  # no check where it is unknown
+
+
 def test_samples_depend_on_the_seed_only_and_need_no_data(logdir, made, tmp_path):
   # The data dir in hparams.json is gone, and no --data_dir is given.
   logdir = moved_logdir(logdir, tmp_path, data_dir=str(tmp_path / "gone"))
