@@ -237,8 +237,10 @@ def latest_run(logdir):
         "--mode=train --logdir=%s`" % (logdir, found, logdir))
   run = read_hparams(logdir)
   if run is None:
-    raise fileio.UserError("%s has a checkpoint but no %s; training writes it, so train into "
-                           "a fresh --logdir" % (logdir, HPARAMS))
+    raise fileio.UserError("%s has a checkpoint but no %s, the model settings to build it "
+                           "with: copy it from the folder the checkpoint came from, or resume "
+                           "the training that wrote it with the same flags, which writes it "
+                           "anew" % (logdir, HPARAMS))
   hparams, config = run
   return latest, config, hparams
 

@@ -219,6 +219,20 @@ def test_missing_checkpoint_is_a_user_error_naming_the_logdir(tmp_path):
   assert not os.path.exists(tmp_path / "out")
 
 
+@pytest.mark.parametrize("make", [gif.make_gifs, gif.make_samples])
+def test_a_checkpoint_without_its_hparams_is_one_line_saying_how_to_get_them(
+    logdir, tmp_path, make):
+  copy = tmp_path / "run"
+  shutil.copytree(logdir, copy)
+  os.remove(copy / runs.HPARAMS)
+  with pytest.raises(UserError, match=r"^%s has a checkpoint but no hparams\.json, the model "
+                     r"settings to build it with: copy it from the folder the checkpoint came "
+                     r"from, or resume the training that wrote it with the same flags"
+                     % re.escape(str(copy))):
+    make(config(copy, tmp_path / "out"))
+  assert not os.path.exists(tmp_path / "out")
+
+
 def test_checkpoint_not_matching_hparams_is_a_user_error(logdir, tmp_path):
   copy = moved_logdir(logdir, tmp_path)
   with open(copy / runs.HPARAMS) as f:
