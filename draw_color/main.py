@@ -10,6 +10,7 @@ library, which never reads FLAGS. So is $TF_CONFIG, which cluster tools set for 
 import logging as std_logging
 import math
 import os
+import re
 import sys
 
 # Before TensorFlow is imported (by the modules below): keep its C++ start-up chatter out of
@@ -19,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
 from draw_color import bench
 from draw_color import celeba
@@ -481,6 +483,17 @@ def quiet_tensorflow():
   tf_logger.addFilter(lambda record: not record.pathname.endswith("deprecation.py"))
 
 
+def out_of_memory(error):
+  """The one line of a tf.errors.ResourceExhaustedError: the tensor TensorFlow could not
+  allocate, and where (its message, a page long, says so on one of its lines)."""
+  found = re.search(r"OOM when allocating tensor with shape\[([^\]]*)\] and type (\w+) on "
+                    r"(\S+)", error.message)
+  what = "a %s tensor of shape [%s] on %s" % (found[2], found[1], found[3]) if found else "memory"
+  return ("out of memory: TensorFlow could not allocate %s; ask for less (a smaller "
+          "--batch_size, --num_samples or model); checkpoints and earlier outputs are as they "
+          "were" % what)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
@@ -510,6 +523,10 @@ def main(argv):
       print(bench.table(bench.run(bench_config_from_flags())))
   except fileio.UserError as e:
     sys.stderr.write("error: %s\n" % e)
+    return 1
+  except tf.errors.ResourceExhaustedError as e:
+    # On a GPU a batch too large for its memory; the same where a CPU's allocation fails.
+    sys.stderr.write("error: %s\n" % out_of_memory(e))
     return 1
   except KeyboardInterrupt:
     return 130

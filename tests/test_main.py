@@ -160,3 +160,34 @@ def test_each_shipped_config_parses_and_builds_its_training_graph(name):
                              config.seed)
     assert graph.draw.train_op is not None
     assert graph.samples.shape[1:] == (config.model.image_size,) * 2 + (config.model.channels,)
+
+
+def test_running_out_of_memory_is_one_line_naming_the_tensor(monkeypatch, capsys):
+  """A real ResourceExhaustedError (a 4 TiB tensor, which no allocator gives) where --mode=sample
+  draws: its page of message and traceback become one line."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from draw_color import main  # pylint: disable=import-outside-toplevel
+
+  def exhaust(config):
+    del config
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+      sess.run(tf.reduce_sum(tf.random.normal([1 << 20, 1 << 20])))
+
+  monkeypatch.setattr(main.gif, "make_samples", exhaust)
+  with parsing() as parse:
+    parse(["draw_color", "--mode=sample", "--logdir=unused", "--device=cpu"])
+    assert main.main(["draw_color"]) == 1
+  assert capsys.readouterr().err == (
+      "error: out of memory: TensorFlow could not allocate a float tensor of shape "
+      "[1048576,1048576] on /job:localhost/replica:0/task:0/device:CPU:0; ask for less (a "
+      "smaller --batch_size, --num_samples or model); checkpoints and earlier outputs are as "
+      "they were\n")
+
+
+def test_an_out_of_memory_message_of_another_form_still_says_what_to_do():
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from draw_color import main  # pylint: disable=import-outside-toplevel
+  error = tf.errors.ResourceExhaustedError(None, None, "the allocator gave up")
+  assert main.out_of_memory(error).startswith(
+      "out of memory: TensorFlow could not allocate memory; ask for less (a smaller "
+      "--batch_size")
