@@ -20,7 +20,7 @@ from fakes import run_config
 
 tf1 = tf.compat.v1
 
-TINY = model.ModelConfig(image_size=8, timesteps=3, latent_size=2, hidden_size=8, read_n=3,
+TINY = model.ModelConfig(image_size=8, timesteps=2, latent_size=2, hidden_size=8, read_n=3,
                          write_n=3, clip=1e6)
 TWO = ["/cpu:0", "/cpu:1"]
 REPORTED = ("loss", "gen_loss", "latent_loss", "objective", "gen_loss_per_image",
