@@ -617,10 +617,10 @@ def _check_finite(sess, finite, step, cfg):
         "try a lower --learning_rate or --clip" % (step, cfg.logdir))
 
 
-def _keep_best(sess, graph, best_saver, bound, step, cfg):
+def _keep_best(sess, graph, best_saver, bound, step, cfg, log=logging.info):
   """With --patience: a finite valid `bound` better than BEST's replaces it (checkpoint,
-  hparams.json, then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run.
-  Returns whether the patience is spent."""
+  hparams.json, then runs.BEST_JSON), so --mode=eval, gif and export read BEST as a run;
+  `log` says which, and how much of the patience is spent. Returns whether it all is."""
   folder = os.path.join(cfg.logdir, BEST)
   best = _comparable(runs.read_best(folder), folder, cfg)
   # A NaN bound (valid faces that overflow finite weights) as the first would never be beaten.
@@ -631,6 +631,14 @@ def _keep_best(sess, graph, best_saver, bound, step, cfg):
     runs.write_history(folder, runs.read_history(cfg.logdir, until=step))
     best = {"bound": float(bound), "step": step}
     fileio.write_json(os.path.join(folder, runs.BEST_JSON), best)
+    log("valid bound %.4f: the best so far, kept in %s", bound, folder)
+  elif best is not None and step > best["step"]:
+    # The valid line rounds the bound to hundredths; late in a run it moves by thousandths.
+    start = _patience_start(cfg, step, best)
+    since = "" if start == best["step"] else " since the rate change at step %d" % start
+    log("valid bound %.4f: not below the best, %.4f (step %d), for %d of the --patience=%d "
+        "evaluations%s", bound, best["bound"], best["step"], (step - start) // cfg.eval_every,
+        cfg.patience, since)
   return _patience_spent(cfg, step, best)
 
 
@@ -640,7 +648,7 @@ def _carry_best(sess, graph, best_saver, step, cfg):
   that evaluation: a run that goes on from an export session after session still stops."""
   best = runs.read_best(cfg.init_from)
   if best and best["step"] == step and _comparable(best, cfg.init_from, cfg):
-    _keep_best(sess, graph, best_saver, best["bound"], step, cfg)
+    _keep_best(sess, graph, best_saver, best["bound"], step, cfg, log=lambda *_: None)
     logging.info("the best valid bound so far is %s's: %.4f (step %d)", cfg.init_from,
                  best["bound"], step)
 

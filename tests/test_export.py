@@ -230,7 +230,8 @@ def test_a_run_from_an_export_of_another_sigma_starts_its_best_anew(tmp_path, mo
 
 
 def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tmp_path,
-                                                                             monkeypatch):
+                                                                             monkeypatch,
+                                                                             caplog):
   """Scripted valid bounds: a first run's best is 4.0 at step 2; its export carries that, so a
   run from it with --patience=2 beats neither 4.5 nor 4.2 and stops at step 4 (from scratch
   it would take 4.5 at 3 and 4.2 at 4 as its bests and train on to 6)."""
@@ -247,9 +248,19 @@ def test_a_run_from_an_exported_best_counts_its_patience_from_that_evaluation(tm
   assert runs.read_history(exported) == history
 
   on = tmp_path / "on"
+  caplog.clear()
+  caplog.set_level("INFO")
   assert _continue(exported, on, max_steps=6, eval_every=1, patience=2) == 4
   with open(on / train.BEST / runs.BEST_JSON) as f:
     assert json.load(f) == {"bound": 4.0, "step": 2}
+  # The export's best is carried, said once; each evaluation after it counts the patience.
+  assert [r.getMessage() for r in caplog.records
+          if r.getMessage().startswith(("the best", "valid bound"))] == [
+      "the best valid bound so far is %s's: 4.0000 (step 2)" % exported,
+      "valid bound 4.5000: not below the best, 4.0000 (step 2), for 1 of the --patience=2 "
+      "evaluations",
+      "valid bound 4.2000: not below the best, 4.0000 (step 2), for 2 of the --patience=2 "
+      "evaluations"]
   # The run from the export goes on with the history of the weights it started from.
   assert [(r["step"], r["bound"]) for r in runs.read_history(str(on))] == [
       (1, 5.0), (2, 4.0), (3, 4.5), (4, 4.2)]

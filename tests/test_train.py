@@ -207,18 +207,22 @@ def test_patience_starts_anew_when_a_resume_changes_the_likelihood(data_dir, tmp
   assert "measured with" not in caplog.text
 
 
-@pytest.mark.parametrize("lr_schedule, stop, since", [
-    ("", 4, "since it;"), ("1:0.5", 4, "since it;"),
-    ("3:0.5", 5, "since the rate change at step 3;"),
-    ("4:0.5,100:0.25", 6, "since the rate change at step 4;")])
+@pytest.mark.parametrize("lr_schedule, stop, since, counted", [
+    ("", 4, "since it;", ["1", "2"]), ("1:0.5", 4, "since it;", ["1", "2"]),
+    ("3:0.5", 5, "since the rate change at step 3;",
+     ["0 @3", "1 @3", "2 @3"]),
+    ("4:0.5,100:0.25", 6, "since the rate change at step 4;",
+     ["1", "0 @4", "1 @4", "2 @4"])])
 def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monkeypatch, caplog,
-                                                       lr_schedule, stop, since):
+                                                       lr_schedule, stop, since, counted):
   """--patience=2, the best bound at step 2 and none better after: the run stops two
   evaluations after the later of the best and the last rate change so far: a change at step 1
   is older than the best; one at 3 moves the stop to 5; one at 4 (the evaluation at 4 comes
   before its first update) moves it to 6, and one at 100 is not yet due. The log says which
-  started the count."""
-  script_valid_bounds(monkeypatch, [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9])
+  started the count, at the stop and at each evaluation from step 3 on (`counted`: how many
+  evaluations of the patience are spent, @ the rate change they count from)."""
+  bounds = [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9]
+  script_valid_bounds(monkeypatch, bounds)
   model = TINY._replace(lr_schedule=lr_schedule)
   caplog.set_level("INFO")
   assert train.train(config(data_dir, tmp_path, model=model, max_steps=7, eval_every=1,
@@ -228,6 +232,16 @@ def test_patience_counts_from_the_last_rate_change_too(data_dir, tmp_path, monke
   assert "stopped early at step %d: the valid bound has not improved on 4.0000 (step 2)" % stop \
       in stopped[0]
   assert since in stopped[0], stopped[0]
+  best = tmp_path / train.BEST
+  expected = ["valid bound 5.0000: the best so far, kept in %s" % best,
+              "valid bound 4.0000: the best so far, kept in %s" % best]
+  for bound, count in zip(bounds[2:], counted):
+    spent, _, change = count.partition(" @")
+    expected.append("valid bound %.4f: not below the best, 4.0000 (step 2), for %s of the "
+                    "--patience=2 evaluations%s" % (bound, spent, change and
+                                                    " since the rate change at step " + change))
+  assert [r.getMessage() for r in caplog.records
+          if r.getMessage().startswith("valid bound ")] == expected
 
 
 def test_each_evaluation_records_the_rate_of_the_steps_before_it(data_dir, tmp_path):
