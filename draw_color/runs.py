@@ -310,6 +310,14 @@ def tower_devices(devices):
   return names
 
 
+def on_host(device, devices=()):
+  """Whether --device (and the towers' tf `devices`) put the graph on this machine's CPU, in
+  its physical memory, where an allocation beyond it is a silent kill, not an error."""
+  if devices:
+    return all(d.startswith("/cpu:") for d in devices)
+  return device == "cpu" or (device == "auto" and not tf.config.list_physical_devices("GPU"))
+
+
 def session_config(devices=()):
   """The session's options; `devices` (tf device names) that name /cpu:N with N > 0 split
   the machine's CPU into N + 1 devices, so that towers can run on them (they share its

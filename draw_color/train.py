@@ -334,6 +334,7 @@ def _train(cfg, part, chief):
   with tf.Graph().as_default():
     tf1.set_random_seed(cfg.seed)
     graph, gen_per_image, saver, init, warm_saver = _build(cfg, device, devices, warm)
+    _check_memory(cfg, devices)
     best_saver = tf1.train.Saver(max_to_keep=1, save_relative_paths=True) if (
         chief and cfg.patience) else None
     writer = tf1.summary.FileWriter(cfg.logdir) if chief else None
@@ -381,6 +382,27 @@ def _train(cfg, part, chief):
     logging.info("%s: done at step %d; the chief wrote the checkpoints",
                  cluster.name(cfg.cluster), step)
   return step
+
+
+def _check_memory(cfg, devices):
+  """UserError where the default graph, training on the CPU (or its towers on `devices`),
+  cannot fit in the machine's memory: the kernel would kill the run at its first step,
+  without a word (Linux grants each allocation). A GPU's allocator refuses in one line
+  (main.out_of_memory), and a cluster's task holds only its part of the batch and none of
+  the variables, so neither is checked."""
+  if cfg.cluster or not runs.on_host(cfg.device, devices):
+    return
+  mcfg = cfg.model
+  # The variables with the optimiser's slots, exactly, and of each step and image at least
+  # what the backward pass needs of the forward one, float32: the error image x_hat (eq. 3,
+  # an input of the read's products), each LSTM's previous h and its four gates' activations
+  # (eq. 5, 7), and z (the decoder's input). The canvas's sigmoid, the LSTMs' cells and the
+  # write's products come on top.
+  variables = sum(v.shape.num_elements() * v.dtype.size for v in tf1.global_variables())
+  per_image = mcfg.image_size ** 2 * mcfg.channels + 10 * mcfg.hidden_size + mcfg.latent_size
+  needed = variables + mcfg.timesteps * cfg.batch_size * per_image * 4
+  runs.check_memory(needed, "--batch_size=%d at --hidden_size=%d and --timesteps=%d" % (
+      cfg.batch_size, mcfg.hidden_size, mcfg.timesteps), "training")
 
 
 def _prepare_logdir(cfg):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from draw_color import cluster
 from draw_color import datasets
 from draw_color import runs
 from draw_color import train
@@ -137,6 +138,48 @@ def test_gpu_device_without_gpu_is_a_clear_error():
     pytest.skip("this machine has a GPU")
   with pytest.raises(UserError, match="--device=gpu:0 but TensorFlow sees 0 GPU"):
     runs.device_scope("gpu:0")
+
+
+def test_training_beyond_the_machines_memory_is_one_line_before_its_first_step(
+    data_dir, tmp_path, monkeypatch):
+  """Every global variable (the model's, Adam's slots, the step), as the Saver writes them,
+  and of each step and image x_hat (A^2 C), each LSTM's h and four gates (2 * 5 H) and z:
+  T * B * (8 * 8 * 3 + 10 * 8 + 2) * 4 = 8,768 bytes. A machine of a byte less refuses (the
+  kernel would kill the run at its first step); one of that many trains."""
+  train.train(config(data_dir, tmp_path / "once", max_steps=1))
+  reader = tf.train.load_checkpoint(str(tmp_path / "once"))
+  dtypes = reader.get_variable_to_dtype_map()
+  variables = sum(int(np.prod(shape)) * dtypes[name].size
+                  for name, shape in reader.get_variable_to_shape_map().items())
+  needed = variables + 2 * 4 * (8 * 8 * 3 + 10 * 8 + 2) * 4
+  monkeypatch.setattr(runs, "machine_memory", lambda: needed - 1)
+  with pytest.raises(UserError, match=r"^--batch_size=4 at --hidden_size=8 and --timesteps=2 "
+                     r"needs at least 0\.0 GB of memory for training, more than this "
+                     r"machine's 0\.0 GB: ask for less$"):
+    train.train(config(data_dir, tmp_path / "run"))
+  assert runs.checkpoints(str(tmp_path / "run")) == []
+  monkeypatch.setattr(runs, "machine_memory", lambda: needed)
+  assert train.train(config(data_dir, tmp_path / "run")) == 4
+
+
+def test_the_memory_check_leaves_gpus_and_clusters_to_their_own_errors(monkeypatch):
+  """Only the CPU's memory is the machine's; a GPU's allocator and a cluster's tasks (whose
+  variables live on the ps) are not compared with it."""
+  monkeypatch.setattr(runs, "machine_memory", lambda: 0)
+  task = cluster.parse(json.dumps({"cluster": {"ps": ["a:1"], "worker": ["a:2"]},
+                                   "task": {"type": "worker", "index": 0}}), 600)
+  with tf.Graph().as_default():
+    tf.compat.v1.get_variable("w", [10])
+    cpu = config("unused", "unused")
+    for cfg, devices in [(cpu._replace(device="gpu:0"), []), (cpu._replace(cluster=task), []),
+                         (cpu._replace(device="auto"), ["/gpu:0", "/gpu:1"])]:
+      train._check_memory(cfg, devices)
+    for cfg, devices in [(cpu, []), (cpu._replace(device="auto"), ["/cpu:0", "/cpu:1"])]:
+      with pytest.raises(UserError, match="needs at least"):
+        train._check_memory(cfg, devices)
+    if not tf.config.list_physical_devices("GPU"):
+      with pytest.raises(UserError, match="needs at least"):
+        train._check_memory(cpu._replace(device="auto"), [])
 
 
 def test_patience_keeps_the_best_and_stops_across_sessions(data_dir, tmp_path, monkeypatch):
