@@ -105,6 +105,11 @@ flags.DEFINE_boolean("vaegan_samples", True, "Show the discriminator samples fro
 flags.DEFINE_boolean("vaegan_mbstd", False, "Give the discriminator the spread of each batch "
                      "of faces, reconstructions and samples (ProGAN's minibatch standard "
                      "deviation), so samples that are all alike give themselves away.")
+flags.DEFINE_float("vaegan_noise", 0.0, "Standard deviation of Gaussian instance noise added "
+                   "to every image the discriminator sees (pixels in [0, 1]); 0 (none) is the "
+                   "paper's.", lower_bound=0.0)
+flags.DEFINE_integer("vaegan_noise_steps", 0, "The instance noise falls linearly to 0 at this "
+                     "global step; 0: it stays.", lower_bound=0)
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -265,6 +270,14 @@ flags.register_multi_flags_validator(
     ["vaegan_r1", "loss"], lambda f: not f["vaegan_r1"] or f["loss"] == "vaegan",
     message="--vaegan_r1 penalises the discriminator: it needs --loss=vaegan")
 flags.register_multi_flags_validator(
+    ["vaegan_noise", "vaegan_noise_steps", "loss"],
+    lambda f: f["loss"] == "vaegan" or not f["vaegan_noise"],
+    message="--vaegan_noise blurs what the discriminator sees: it needs --loss=vaegan")
+flags.register_multi_flags_validator(
+    ["vaegan_noise", "vaegan_noise_steps"],
+    lambda f: f["vaegan_noise"] or not f["vaegan_noise_steps"],
+    message="--vaegan_noise_steps is when the instance noise has faded: it needs --vaegan_noise")
+flags.register_multi_flags_validator(
     ["vaegan_samples", "vaegan_mbstd", "loss"],
     lambda f: f["loss"] == "vaegan" or (f["vaegan_samples"] and not f["vaegan_mbstd"]),
     message="--novaegan_samples and --vaegan_mbstd change the discriminator: they need "
@@ -340,7 +353,7 @@ INT32_MAX = 2**31 - 1
 # float32 turns into inf or 0 would run as other numbers, silently (NaN passes absl's bounds, and
 # --temperature=nan drew blank samples).
 FLOAT_FLAGS = ("read_sigma_init", "write_sigma_floor", "pixel_sigma", "vaegan_gamma", "vaegan_r1",
-               "learning_rate", "beta1", "clip", "lr_decay_rate", "progress_secs", "temperature",
+               "vaegan_noise", "learning_rate", "beta1", "clip", "lr_decay_rate", "progress_secs", "temperature",
                "cluster_timeout")
 for _name in FLOAT_FLAGS:
   flags.register_validator(
@@ -351,10 +364,10 @@ for _name in FLOAT_FLAGS:
 # 2,147,483,647 it stopped with a traceback (OverflowError, TypeError) rather than a line.
 INTEGER_FLAGS = ("timesteps", "latent_size", "hidden_size", "read_n", "write_n", "vaegan_layer",
                  "vaegan_channels", "image_size", "crop_size", "epochs", "batch_size",
-                 "lr_decay_steps", "kl_warmup", "max_steps", "seed", "checkpoint_every",
-                 "keep_checkpoints", "image_every", "eval_every", "patience", "num_samples",
-                 "num_faces", "gif_scale", "bench_steps", "bench_repeats", "plot_epoch_steps",
-                 "plot_smooth")
+                 "lr_decay_steps", "kl_warmup", "vaegan_noise_steps", "max_steps", "seed",
+                 "checkpoint_every", "keep_checkpoints", "image_every", "eval_every", "patience",
+                 "num_samples", "num_faces", "gif_scale", "bench_steps", "bench_repeats",
+                 "plot_epoch_steps", "plot_smooth")
 for _name in INTEGER_FLAGS:
   flags.register_validator(_name, lambda v: v is None or v <= INT32_MAX,
                            message="--%s must be at most 2147483647 (int32's largest)" % _name)
@@ -431,7 +444,8 @@ def model_config_from_flags():
       read_sigma_init=FLAGS.read_sigma_init,
       vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment),
       vaegan_r1=FLAGS.vaegan_r1, vaegan_samples=FLAGS.vaegan_samples,
-      vaegan_mbstd=FLAGS.vaegan_mbstd, write_sigma_floor=FLAGS.write_sigma_floor)
+      vaegan_mbstd=FLAGS.vaegan_mbstd, write_sigma_floor=FLAGS.write_sigma_floor,
+      vaegan_noise=FLAGS.vaegan_noise, vaegan_noise_steps=FLAGS.vaegan_noise_steps)
 
 
 def bench_config_from_flags():

@@ -84,11 +84,15 @@ ModelConfig = collections.namedtuple(
         "lr_schedule",  # training: "STEP:RATE,..." from each global STEP on, the learning rate
         #                 is RATE (before the first, learning_rate); "" (none): constant.
         #                 Not with lr_decay_steps (objectives.schedule refuses both).
+        "vaegan_noise",  # vaegan: sigma of the Gaussian instance noise added to every image
+        #                  Dis sees (pixels in [0, 1]) at step 0; 0 (none) is the paper's.
+        "vaegan_noise_steps",  # vaegan: that sigma falls linearly to 0 at this global step;
+        #                        0: it stays (vaegan.noise_scale).
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
               1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, "", 0.0, True,
-              False, 0.0, "tensor", ""))
+              False, 0.0, "tensor", "", 0.0, 0))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

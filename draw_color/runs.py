@@ -60,7 +60,7 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   alone, so evaluations at different steps draw from the same z. Training adds the objective
   and the optimiser's step (objectives.py); with the VAE/GAN loss, the discriminator
   (vaegan.py) and its three optimisers, the z_t of its prior samples and the draws of its
-  augmentation from (seed, noise_step).
+  augmentation and instance noise from (seed, noise_step).
 
   Training on two or more `devices` (tf device names, tower_devices) splits each batch across
   them (towers.py); the rest of the graph goes where the caller's device scope puts it,
@@ -97,8 +97,12 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
           augment = tf.random.stateless_uniform(
               [2 * batch, vaegan.AUGMENT_DRAWS],
               seed=tf.random.experimental.stateless_fold_in(key, 3))
+        noise = None  # the instance noise, only where it is used
+        if config.vaegan_noise:
+          noise = vaegan.noise_scale(config, global_step) * tf.random.stateless_normal(
+              [2 * batch, a, a, c], seed=tf.random.experimental.stateless_fold_in(key, 4))
         draw, adversarial = objectives.minimize_vaegan(
-            draw, vaegan.build(images, draw, config, prior, augment), config)
+            draw, vaegan.build(images, draw, config, prior, augment, noise), config)
       elif training:
         draw = objectives.minimize(draw, config)
   num_samples = tf1.placeholder_with_default(SAMPLES, [], name="num_samples")

@@ -52,6 +52,14 @@ x~ and x_p apart, the standard deviation of each feature over the batch, average
 how alike each source's pictures are and a decoder that draws one picture for every z gives
 itself away.
 
+With vaegan_noise = s > 0 (a departure), every image Dis sees (after DiffAugment, if any) gets
+instance noise (Sonderby et al. 2016, arXiv 1610.04490, sec. 3.2; Arjovsky and Bottou 2017,
+arXiv 1701.04862, sec. 3.1): Gaussian noise of standard deviation s per pixel value, falling
+linearly to 0 over vaegan_noise_steps (noise_scale), a face and its reconstruction the same
+draws, the samples their own. Blurred by the noise, the faces and the generated pictures
+overlap, so Dis cannot tell every one apart and the decoder gets a gradient towards the faces
+from wherever it is; as the noise fades, the two must have come close.
+
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
 bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
@@ -233,14 +241,26 @@ def augment(images, policies, uniforms):
   return y + 0.5
 
 
-def build(images, draw, config, prior_noise, augment_noise=None):
+def noise_scale(config, step):
+  """The instance noise's standard deviation at global `step` (a [] int64 tensor): []
+  float32, vaegan_noise * max(0, 1 - step / vaegan_noise_steps), or vaegan_noise throughout
+  where vaegan_noise_steps is 0."""
+  if not config.vaegan_noise_steps:
+    return tf.constant(config.vaegan_noise, tf.float32)
+  left = 1.0 - tf.cast(step, tf.float32) / float(config.vaegan_noise_steps)
+  return config.vaegan_noise * tf.maximum(left, 0.0)
+
+
+def build(images, draw, config, prior_noise, augment_noise=None, instance_noise=None):
   """Dis and the VAE/GAN losses for `draw`, the model.DrawGraph of `images`; a VaeGan whose
   training fields are None (objectives.minimize_vaegan fills them).
 
   images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p (None
   without config.vaegan_samples);
   augment_noise [2B, AUGMENT_DRAWS] uniforms in [0, 1), needed with config.vaegan_augment:
-  the first B for each face and its reconstruction, the rest for the samples (if any).
+  the first B for each face and its reconstruction, the rest for the samples (if any);
+  instance_noise [2B, A, A, C], needed with config.vaegan_noise: what is added to them, as
+  scaled by noise_scale, likewise shared.
   """
   cfg = config
   if not 1 <= cfg.vaegan_layer <= LAYERS:
@@ -258,6 +278,9 @@ def build(images, draw, config, prior_noise, augment_noise=None):
     first = augment_noise[:tf.shape(images)[0]]  # [B, AUGMENT_DRAWS] x's, and x~'s alike
     seen = augment(seen, cfg.vaegan_augment.split(","),
                    tf.concat([first, augment_noise], 0)[:tf.shape(seen)[0]])  # [SB, A, A, C]
+  if cfg.vaegan_noise:
+    seen += tf.concat([instance_noise[:tf.shape(images)[0]], instance_noise],
+                      0)[:tf.shape(seen)[0]]  # [SB, A, A, C]
   # One pass over them all, so that batch norm normalises them together.
   features, logits = discriminator(seen, cfg, sources)
   chosen = features[cfg.vaegan_layer - 1]  # [SB, h, w, c]

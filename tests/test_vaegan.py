@@ -282,7 +282,9 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
          ("--loss=vaegan", "--vaegan_augment=color,color"),
          ("--loss=gaussian", "--vaegan_augment=color"),
          ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1"),
-         ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples"))
+         ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples"),
+         ("--loss=vaegan", "--vaegan_noise=-0.1"), ("--loss=gaussian", "--vaegan_noise=0.1"),
+         ("--loss=vaegan", "--vaegan_noise_steps=100"))
   result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2")
   assert result.returncode == 0, result.stderr
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
@@ -295,10 +297,12 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
 def test_cli_augments_in_diffaugments_order_and_records_r1_samples_and_spread(data_dir,
                                                                               tmp_path):
   result = run_tiny_cli(data_dir, tmp_path, "--max_steps=1", "--vaegan_augment=cutout,color",
-                        "--vaegan_r1=0.5", "--novaegan_samples", "--vaegan_mbstd")
+                        "--vaegan_r1=0.5", "--novaegan_samples", "--vaegan_mbstd",
+                        "--vaegan_noise=0.1", "--vaegan_noise_steps=10")
   assert result.returncode == 0, result.stderr
   saved = runs.read_hparams(str(tmp_path))[1]
   assert saved.vaegan_augment == "color,cutout" and saved.vaegan_r1 == 0.5
+  assert saved.vaegan_noise == 0.1 and saved.vaegan_noise_steps == 10
   assert not saved.vaegan_samples and saved.vaegan_mbstd
   # The spread is one more input to Dis's dense layer: a resume without it cannot load it.
   refused = run_tiny_cli(data_dir, tmp_path, "--max_steps=2", "--vaegan_augment=cutout,color",

@@ -192,29 +192,35 @@ def test_balancing_waits_only_beyond_its_thresholds():
       assert [tuple(map(bool, d)) for d in sess.run(cases)] == [(True, True)] * 4
 
 
-@pytest.mark.parametrize("augment,samples,mbstd", [
-    ("", True, False), ("color,translation,cutout", True, False), ("", True, True),
-    ("color,translation,cutout", False, True)])
+@pytest.mark.parametrize("augment,samples,mbstd,noise", [
+    ("", True, False, False), ("color,translation,cutout", True, False, False),
+    ("", True, True, False), ("color,translation,cutout", False, True, False),
+    ("color,translation,cutout", True, False, True), ("", False, False, True)])
 def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_and_samples(
-    augment, samples, mbstd):
+    augment, samples, mbstd, noise):
   """vaegan.build against numpy: DRAW (numpy_draw) on the faces with eps, the sampler on the
   prior noise, Dis of [x, x~ = sigma(c_T), x_p = sigma(c_T) of the samples] together, and the
   feature and pixel terms of L_llike, and both GAN losses. T = 3 and 24 x 24 pictures, so that
   no earlier canvas and no other size of Dis's last convolution could pass for the right one.
   With augmentation, each face and its reconstruction transformed by the same draws, the
   samples by their own. Without samples (--novaegan_samples), Dis of [x, x~] alone; with
-  --vaegan_mbstd, each of those two or three parts' spread apart."""
+  --vaegan_mbstd, each of those two or three parts' spread apart. With instance noise
+  (--vaegan_noise), what Dis sees after augmentation plus the noise given, a face and its
+  reconstruction the same, the samples their own."""
   # sigma 0.3: at 0.5, dividing by sigma^2 equals multiplying by 2 / sigma.
   config = TINY._replace(image_size=24, timesteps=3, vaegan_pixel=True, pixel_sigma=0.3,
-                         vaegan_augment=augment, vaegan_samples=samples, vaegan_mbstd=mbstd)
+                         vaegan_augment=augment, vaegan_samples=samples, vaegan_mbstd=mbstd,
+                         vaegan_noise=0.3 if noise else 0.0)
   rng = np.random.default_rng(3)
   images = rng.random((4, 24, 24, 3)).astype(np.float32)
   eps = rng.standard_normal(model.noise_shape(config, 4)).astype(np.float32)
   prior = rng.standard_normal((3, 4, config.latent_size)).astype(np.float32)
   draws = rng.random((8, vaegan.AUGMENT_DRAWS)).astype(np.float32)
+  added = np.float32(0.3) * rng.standard_normal((8, 24, 24, 3)).astype(np.float32)
   with tf.Graph().as_default():
     draw = model.build_draw(tf.constant(images), config, noise=tf.constant(eps))
-    v = vaegan.build(tf.constant(images), draw, config, tf.constant(prior), tf.constant(draws))
+    v = vaegan.build(tf.constant(images), draw, config, tf.constant(prior), tf.constant(draws),
+                     tf.constant(added))
     with tf1.Session() as sess:
       sess.run(tf1.global_variables_initializer())
       # Not the initial 0.02 of DRAW's weights, whose canvases barely change from step to step.
@@ -239,6 +245,8 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   seen = np.concatenate(seen)
   if augment:
     seen = numpy_augment(seen, augment.split(","), np.concatenate([draws[:4], draws])[:len(seen)])
+  if noise:
+    seen = seen + np.concatenate([added[:4], added])[:len(seen)]
   features, logits = numpy_dis({k: w for k, w in weights.items()
                                 if k.startswith("discriminator/")}, seen,
                                sources=len(seen) // 4 if mbstd else None)
@@ -252,7 +260,7 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
       rel=1e-3)
   assert got["gan_loss"] == pytest.approx(np.logaddexp(0, -logits[4:]).mean() * generated,
                                           rel=1e-3)
-  if not augment and not mbstd:
+  if not augment and not mbstd and not noise:
     assert np.mean(logits[:4] > 0) == 0.25 and ((logits[4:] > 0) & (logits[4:] < 1)).all()
     assert got["real_accuracy"] == 0.25 and got["fake_accuracy"] == 0
   assert got["real_accuracy"] == np.mean(logits[:4] > 0)
@@ -263,6 +271,20 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   pixel = recon["gen_loss_per_image"].mean() / 0.09
   assert got["feature_loss"] == pytest.approx(feature, rel=1e-3)
   assert got["llike"] == pytest.approx(feature + pixel, rel=1e-3)
+
+
+def test_instance_noise_fades_linearly_to_zero_at_its_step_and_stays_without_one():
+  """--vaegan_noise=0.2 --vaegan_noise_steps=100: 0.2 at step 0, 0.1 at 50, 0.002 at 99, 0
+  from 100 on; without steps, 0.2 at every step."""
+  fading = TINY._replace(vaegan_noise=0.2, vaegan_noise_steps=100)
+  with tf.Graph().as_default():
+    step = tf1.placeholder(tf.int64, [])
+    scales = [vaegan.noise_scale(fading, step), vaegan.noise_scale(fading._replace(
+        vaegan_noise_steps=0), step)]
+    with tf1.Session() as sess:
+      got = [sess.run(scales, {step: s}) for s in (0, 50, 99, 100, 150, 10 ** 9)]
+  np.testing.assert_allclose(got, [[0.2, 0.2], [0.1, 0.2], [0.002, 0.2], [0, 0.2], [0, 0.2],
+                                   [0, 0.2]], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
