@@ -387,7 +387,8 @@ def _train(cfg, part, chief):
 def _check_memory(cfg, devices):
   """UserError where the default graph, training on the CPU (or its towers on `devices`),
   cannot fit in the machine's memory: the kernel would kill the run at its first step,
-  without a word (Linux grants each allocation). A GPU's allocator refuses in one line
+  without a word (Linux grants each allocation and kills a process that outgrows the memory,
+  as it did --mode=eval --num_samples=200000). A GPU's allocator refuses in one line
   (main.out_of_memory), and a cluster's task holds only its part of the batch and none of
   the variables, so neither is checked."""
   if cfg.cluster or not runs.on_host(cfg.device, devices):
