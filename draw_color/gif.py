@@ -156,24 +156,26 @@ def _save_windows(path, mcfg, out):
 
 
 def _sample_pictures(mcfg, out, scale):
-  """{file name: picture or GIF frames} of the samples."""
+  """{file name: picture, or an iterator of GIF frames, drawn as they are written} of the
+  samples."""
   canvases = imaging.to_uint8(out["samples"])  # [T, S, A, A, C]
   windows = _step_windows(mcfg, None, out.get("sample_windows"))
   return {
-      "samples.gif": [_grid(pictures.window_cells(c, w, scale), scale)
-                      for c, w in zip(canvases, windows)],
+      "samples.gif": (_grid(pictures.window_cells(c, w, scale), scale)
+                      for c, w in zip(canvases, windows)),
       "samples.png": _grid(pictures.upscale(canvases[-1], scale), scale),
   }
 
 
 def _batch_pictures(mcfg, batch, out, scale):
-  """{file name: picture or GIF frames} of the fixed batch; the attention GIFs need attention."""
+  """{file name: picture, or an iterator of GIF frames} of the fixed batch; the attention GIFs
+  need attention."""
   originals = imaging.to_uint8(batch)  # [B, A, A, C]
   canvases = imaging.to_uint8(out["canvases"])  # [T, B, A, A, C]
   faces = min(STEPS_FACES, len(batch))
   found = {
       "originals.png": _grid(pictures.upscale(originals, scale), scale),
-      "reconstruction.gif": [_grid(pictures.upscale(c, scale), scale) for c in canvases],
+      "reconstruction.gif": (_grid(pictures.upscale(c, scale), scale) for c in canvases),
       "steps.png": _rows(pictures.upscale(originals[:faces], scale),
                          pictures.upscale(canvases[:, :faces], scale), scale),
   }
@@ -181,13 +183,13 @@ def _batch_pictures(mcfg, batch, out, scale):
   if windows[0]:
     dark = pictures.background(len(batch), mcfg.image_size)
     cells = np.stack([pictures.window_cells(dark, w, scale) for w in windows])  # [T, B, ...]
-    found["attention.gif"] = [_grid(c, scale) for c in cells]
+    found["attention.gif"] = (_grid(c, scale) for c in cells)
     found["attention_steps.png"] = _rows(pictures.upscale(pictures.rgb(originals[:faces]), scale),
                                          cells[:, :faces], scale)
-    found["attention_overlay.gif"] = [
+    found["attention_overlay.gif"] = (
         pictures.side_by_side(_grid(pictures.window_cells(originals, w, scale), scale),
                               _grid(pictures.window_cells(c, w, scale), scale),
-                              OVERLAY_GAP * scale) for c, w in zip(canvases, windows)]
+                              OVERLAY_GAP * scale) for c, w in zip(canvases, windows))
   return found
 
 

@@ -8,12 +8,14 @@ import shutil
 
 import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
 import numpy_draw
 from draw_color import celeba
 from draw_color import gif
+from draw_color import images as imaging
 from draw_color import mnist
 from draw_color import model
 from draw_color import pictures
@@ -473,3 +475,26 @@ def test_frames_are_the_canvases_of_draw_in_numpy_from_the_checkpoint(logdir, tm
   drawn = numpy_draw.sample(weights, TINY, prior)  # [T, S, A, A, 3]
   assert_rounds(grid_cells(iio.imread(out / "samples.png"), samples, cols=2), drawn[-1],
                 "samples.png")
+
+
+@pytest.mark.parametrize("count,channels", [(1, 3), (3, 3), (3, 1)])
+def test_a_gif_is_written_from_an_iterator_frame_by_frame_the_last_held_longer(
+    tmp_path, count, channels):
+  """save_gif takes its frames one at a time (the pictures' GIFs are generators, so that no
+  list of every frame is held): each frame back exactly (four colours, no palette loss),
+  200 ms each and 1 s the last, looping."""
+  rng = np.random.default_rng(count)
+  colours = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255], [255, 255, 255]], np.uint8)
+  frames = colours[rng.integers(0, 4, (count, 6, 5))][..., :channels]  # [F, 6, 5, C]
+  path = tmp_path / "x.gif"
+  imaging.save_gif(str(path), (f for f in frames))
+  with Image.open(path) as gif:
+    durations, back = [], []
+    for i in range(gif.n_frames):
+      gif.seek(i)
+      durations.append(gif.info["duration"])
+      back.append(np.asarray(gif.convert("RGB")))
+    assert gif.info.get("loop") == 0
+  assert durations == [200] * (count - 1) + [1000]
+  np.testing.assert_array_equal(np.stack(back), np.broadcast_to(frames, (count, 6, 5, 3)))
+  assert os.listdir(tmp_path) == ["x.gif"]
