@@ -270,9 +270,8 @@ flags.register_multi_flags_validator(
     ["vaegan_r1", "loss"], lambda f: not f["vaegan_r1"] or f["loss"] == "vaegan",
     message="--vaegan_r1 penalises the discriminator: it needs --loss=vaegan")
 flags.register_multi_flags_validator(
-    ["vaegan_noise", "vaegan_noise_steps", "loss"],
-    lambda f: f["loss"] == "vaegan" or not f["vaegan_noise"],
-    message="--vaegan_noise blurs what the discriminator sees: it needs --loss=vaegan")
+    ["vaegan_noise", "loss"], lambda f: f["loss"] == "vaegan" or not f["vaegan_noise"],
+    message="--vaegan_noise is added to what the discriminator sees: it needs --loss=vaegan")
 flags.register_multi_flags_validator(
     ["vaegan_noise", "vaegan_noise_steps"],
     lambda f: f["vaegan_noise"] or not f["vaegan_noise_steps"],
@@ -353,8 +352,8 @@ INT32_MAX = 2**31 - 1
 # float32 turns into inf or 0 would run as other numbers, silently (NaN passes absl's bounds, and
 # --temperature=nan drew blank samples).
 FLOAT_FLAGS = ("read_sigma_init", "write_sigma_floor", "pixel_sigma", "vaegan_gamma", "vaegan_r1",
-               "vaegan_noise", "learning_rate", "beta1", "clip", "lr_decay_rate", "progress_secs", "temperature",
-               "cluster_timeout")
+               "vaegan_noise", "learning_rate", "beta1", "clip", "lr_decay_rate", "progress_secs",
+               "temperature", "cluster_timeout")
 for _name in FLOAT_FLAGS:
   flags.register_validator(
       _name, objectives.float32_number,

@@ -56,7 +56,7 @@ With vaegan_noise = s > 0 (a departure), every image Dis sees (after DiffAugment
 instance noise (Sonderby et al. 2016, arXiv 1610.04490, sec. 3.2; Arjovsky and Bottou 2017,
 arXiv 1701.04862, sec. 3.1): Gaussian noise of standard deviation s per pixel value, falling
 linearly to 0 over vaegan_noise_steps (noise_scale), a face and its reconstruction the same
-draws, the samples their own. Blurred by the noise, the faces and the generated pictures
+draws, the samples their own. Under the noise, the faces and the generated pictures
 overlap, so Dis cannot tell every one apart and the decoder gets a gradient towards the faces
 from wherever it is; as the noise fades, the two must have come close. (Here it did not hold
 Dis back: with s = 0.1 and 0.5 it told 95-100% of both sides apart from step 100 on, since the
