@@ -254,6 +254,14 @@ def noise_scale(config, step):
   return config.vaegan_noise * tf.maximum(left, 0.0)
 
 
+def _per_picture(draws, sources):
+  """[2B, ...] draws -> [SB, ...], one for each picture Dis sees (S `sources`): the first B
+  for the faces and again for their reconstructions, so that a face and its reconstruction
+  get the same draws; the other B for the samples, if any."""
+  batch = tf.shape(draws)[0] // 2
+  return tf.concat([draws[:batch], draws], 0)[:sources * batch]
+
+
 def build(images, draw, config, prior_noise, augment_noise=None, instance_noise=None):
   """Dis and the VAE/GAN losses for `draw`, the model.DrawGraph of `images`; a VaeGan whose
   training fields are None (objectives.minimize_vaegan fills them).
@@ -278,12 +286,10 @@ def build(images, draw, config, prior_noise, augment_noise=None, instance_noise=
   sources = len(seen)
   seen = tf.concat(seen, 0)  # [SB, A, A, C], S = 3 (x, x~, x_p) or 2 (x, x~)
   if cfg.vaegan_augment:
-    first = augment_noise[:tf.shape(images)[0]]  # [B, AUGMENT_DRAWS] x's, and x~'s alike
     seen = augment(seen, cfg.vaegan_augment.split(","),
-                   tf.concat([first, augment_noise], 0)[:tf.shape(seen)[0]])  # [SB, A, A, C]
+                   _per_picture(augment_noise, sources))  # [SB, A, A, C]
   if cfg.vaegan_noise:
-    seen += tf.concat([instance_noise[:tf.shape(images)[0]], instance_noise],
-                      0)[:tf.shape(seen)[0]]  # [SB, A, A, C]
+    seen += _per_picture(instance_noise, sources)  # [SB, A, A, C]
   # One pass over them all, so that batch norm normalises them together.
   features, logits = discriminator(seen, cfg, sources)
   chosen = features[cfg.vaegan_layer - 1]  # [SB, h, w, c]
