@@ -110,6 +110,9 @@ flags.DEFINE_float("vaegan_noise", 0.0, "Standard deviation of Gaussian instance
                    "paper's.", lower_bound=0.0)
 flags.DEFINE_integer("vaegan_noise_steps", 0, "The instance noise falls linearly to 0 at this "
                      "global step; 0: it stays.", lower_bound=0)
+flags.DEFINE_boolean("vaegan_spectral", False, "Divide each of the discriminator's weights by "
+                     "its largest singular value, in place of batch norm (spectral "
+                     "normalisation), so its logit cannot grow steeper without bound.")
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -277,10 +280,11 @@ flags.register_multi_flags_validator(
     lambda f: f["vaegan_noise"] or not f["vaegan_noise_steps"],
     message="--vaegan_noise_steps is when the instance noise has faded: it needs --vaegan_noise")
 flags.register_multi_flags_validator(
-    ["vaegan_samples", "vaegan_mbstd", "loss"],
-    lambda f: f["loss"] == "vaegan" or (f["vaegan_samples"] and not f["vaegan_mbstd"]),
-    message="--novaegan_samples and --vaegan_mbstd change the discriminator: they need "
-            "--loss=vaegan")
+    ["vaegan_samples", "vaegan_mbstd", "vaegan_spectral", "loss"],
+    lambda f: f["loss"] == "vaegan" or (f["vaegan_samples"] and not f["vaegan_mbstd"]
+                                        and not f["vaegan_spectral"]),
+    message="--novaegan_samples, --vaegan_mbstd and --vaegan_spectral change the "
+            "discriminator: they need --loss=vaegan")
 flags.register_multi_flags_validator(
     ["write_sigma_floor", "write_attn"], lambda f: not f["write_sigma_floor"] or f["write_attn"],
     message="--write_sigma_floor bounds the write filters: it needs --write_attn")
@@ -444,7 +448,8 @@ def model_config_from_flags():
       vaegan_augment=",".join(p for p in vaegan.AUGMENTATIONS if p in FLAGS.vaegan_augment),
       vaegan_r1=FLAGS.vaegan_r1, vaegan_samples=FLAGS.vaegan_samples,
       vaegan_mbstd=FLAGS.vaegan_mbstd, write_sigma_floor=FLAGS.write_sigma_floor,
-      vaegan_noise=FLAGS.vaegan_noise, vaegan_noise_steps=FLAGS.vaegan_noise_steps)
+      vaegan_noise=FLAGS.vaegan_noise, vaegan_noise_steps=FLAGS.vaegan_noise_steps,
+      vaegan_spectral=FLAGS.vaegan_spectral)
 
 
 def bench_config_from_flags():

@@ -63,6 +63,13 @@ Dis back: with s = 0.1 and 0.5 it told 95-100% of both sides apart from step 100
 noise averages out over its receptive fields and the blur it detects does not; README, "A
 better loss".)
 
+With vaegan_spectral (a departure), Dis is normalised as SN-GAN's (Miyato et al. 2018, arXiv
+1802.05957): every weight divided by its largest singular value (_spectral_norm), so no layer
+stretches its input by more than its bias and ReLU allow, and Dis's logit changes at most as
+fast as the picture; batch norm, which would undo that bound, gives way to biases. A Dis that
+cannot grow steeper around the faces than the decoder can follow is the usual remedy for
+the gradients that vanish or point all samples at one picture.
+
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
 bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
@@ -125,23 +132,41 @@ VaeGan = collections.namedtuple(
     defaults=(None,) * 9)
 
 
-def _conv(x, channels, stride, scope, bias):
-  """5x5 convolution, SAME padding: x [N, H, W, I] -> [N, H/stride, W/stride, channels]."""
+def _conv(x, channels, stride, scope, bias, spectral):
+  """5x5 convolution, SAME padding: x [N, H, W, I] -> [N, H/stride, W/stride, channels];
+  with `spectral`, of the kernel over its spectral norm."""
   with tf1.variable_scope(scope):
     w = tf1.get_variable("w", [5, 5, x.shape[-1], channels], initializer=_INIT)
-    y = tf.nn.conv2d(x, w, stride, "SAME")
+    y = tf.nn.conv2d(x, _spectral_norm(w) if spectral else w, stride, "SAME")
     if bias:
       y += tf1.get_variable("b", [channels], initializer=tf1.zeros_initializer())
   return y
 
 
-def _dense(x, units, scope, bias):
-  """x [N, I] -> [N, units]."""
+def _dense(x, units, scope, bias, spectral):
+  """x [N, I] -> [N, units]; with `spectral`, by the weights over their spectral norm."""
   with tf1.variable_scope(scope):
-    y = tf.matmul(x, tf1.get_variable("w", [x.shape[-1], units], initializer=_INIT))
+    w = tf1.get_variable("w", [x.shape[-1], units], initializer=_INIT)
+    y = tf.matmul(x, _spectral_norm(w) if spectral else w)
     if bias:
       y += tf1.get_variable("b", [units], initializer=tf1.zeros_initializer())
   return y
+
+
+def _spectral_norm(w):
+  """w [..., O] / sigma, sigma the largest singular value of w as a [prod(...), O] matrix W,
+  by one step of power iteration per session run from the last run's estimate of W's
+  leading left singular vector (SN-GAN's Algorithm 1): u, in the caller's variable scope,
+  not trained, saved with the checkpoints. The iteration's vectors take no gradient, as
+  in SN-GAN; after a few hundred steps sigma is W's, since W changes slowly."""
+  matrix = tf.reshape(w, [-1, w.shape[-1]])  # [I, O]: a kernel's K*K*I inputs by O outputs
+  u = tf1.get_variable("u", [1, w.shape[-1]], initializer=tf1.random_normal_initializer(),
+                       trainable=False)  # [1, O]
+  v = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True)))  # [1, I]
+  u_next = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(v, matrix)))  # [1, O]
+  sigma = tf.matmul(tf.matmul(v, matrix), u_next, transpose_b=True)[0, 0]  # [] v^T W u
+  with tf.control_dependencies([u.assign(u_next)]):
+    return w / sigma
 
 
 def _batch_norm(x, scope):
@@ -160,10 +185,12 @@ def discriminator(images, config, sources=1):
 
   features: the LAYERS convolutions' outputs before their batch norm and ReLU, the paper's
   Dis_l: [N, A, A, W], [N, A/2, A/2, 4W], [N, A/4, A/4, 8W], [N, A/8, A/8, 8W].
+  With config.vaegan_spectral, every weight is over its spectral norm, and biases take the
+  batch norms' place; running the logits then steps each layer's power iteration.
   sources: how many equal parts of the batch come from different sources (faces,
   reconstructions, samples); with config.vaegan_mbstd each part gets its own spread.
   """
-  a, w = config.image_size, config.vaegan_channels
+  a, w, spectral = config.image_size, config.vaegan_channels, config.vaegan_spectral
   if a % 8:
     raise ValueError("the discriminator halves the image 3 times: image_size %d is not "
                      "divisible by 8" % a)
@@ -172,15 +199,18 @@ def discriminator(images, config, sources=1):
     h = 2.0 * images - 1.0  # [N, A, A, C] in [-1, 1], as the authors' code feeds images
     for i, (channels, stride) in enumerate(((w, 1), (4 * w, 2), (8 * w, 2), (8 * w, 2))):
       name = "conv%d" % (i + 1)
-      conv = _conv(h, channels, stride, name, bias=i == 0)
+      # The first convolution works on the raw image: no batch norm, as the paper's; none at
+      # all with spectral norms, so every layer has a bias.
+      plain = i == 0 or spectral
+      conv = _conv(h, channels, stride, name, bias=plain, spectral=spectral)
       features.append(conv)
-      # The first convolution works on the raw image: no batch norm, as the paper's.
-      h = tf.nn.relu(conv if i == 0 else _batch_norm(conv, name + "/bn"))
+      h = tf.nn.relu(conv if plain else _batch_norm(conv, name + "/bn"))
     if config.vaegan_mbstd:
       h = tf.concat([h, _minibatch_spread(h, sources)], 3)  # [N, A/8, A/8, 8W + 1]
     h = tf.reshape(h, [-1, (a // 8)**2 * h.shape[3]])  # [N, A/8 * A/8 * (8W or 8W + 1)]
-    h = tf.nn.relu(_batch_norm(_dense(h, 16 * w, "dense", bias=False), "dense/bn"))
-    logits = _dense(h, 1, "logit", bias=True)[:, 0]  # [N]
+    h = _dense(h, 16 * w, "dense", bias=spectral, spectral=spectral)  # [N, 16W]
+    h = tf.nn.relu(h if spectral else _batch_norm(h, "dense/bn"))
+    logits = _dense(h, 1, "logit", bias=True, spectral=spectral)[:, 0]  # [N]
   return features, logits
 
 

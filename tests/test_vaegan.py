@@ -284,7 +284,7 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
          ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1"),
          ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples"),
          ("--loss=vaegan", "--vaegan_noise=-0.1"), ("--loss=gaussian", "--vaegan_noise=0.1"),
-         ("--loss=vaegan", "--vaegan_noise_steps=100"))
+         ("--loss=vaegan", "--vaegan_noise_steps=100"), ("--loss=gaussian", "--vaegan_spectral"))
   result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2")
   assert result.returncode == 0, result.stderr
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
@@ -314,6 +314,30 @@ def test_cli_augments_in_diffaugments_order_and_records_r1_samples_and_spread(da
                          "--vaegan_r1=0.5", "--vaegan_mbstd")
   assert resumed.returncode == 0, resumed.stderr
   assert runs.read_hparams(str(tmp_path))[1].vaegan_samples
+
+
+def test_cli_spectral_discriminator_resumes_its_power_iteration(data_dir, tmp_path):
+  """--vaegan_spectral: the vectors of the power iteration are saved, and the resumed step
+  goes on from them: one power step from the saved u through the saved weights (read before
+  that step's update), not from a fresh draw. Resuming without the flag is refused."""
+  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2", "--vaegan_spectral")
+  assert result.returncode == 0, result.stderr
+  assert runs.read_hparams(str(tmp_path))[1].vaegan_spectral
+  before = tf.train.load_checkpoint(str(tmp_path))
+  refused = run_tiny_cli(data_dir, tmp_path, "--max_steps=3")
+  assert refused.returncode != 0, refused.stderr
+  assert "--vaegan_spectral=False (the checkpoint has True)" in refused.stderr, refused.stderr
+  assert "Traceback" not in refused.stderr
+  resumed = run_tiny_cli(data_dir, tmp_path, "--max_steps=3", "--vaegan_spectral")
+  assert resumed.returncode == 0, resumed.stderr
+  after = tf.train.load_checkpoint(str(tmp_path))
+  for layer in ("conv1", "conv3", "dense"):
+    w = before.get_tensor("discriminator/%s/w" % layer).astype(np.float64)
+    w = w.reshape(-1, w.shape[-1])  # [I, O]
+    u = before.get_tensor("discriminator/%s/u" % layer)[0]  # [O]
+    v = w @ u / np.linalg.norm(w @ u)
+    np.testing.assert_allclose(after.get_tensor("discriminator/%s/u" % layer)[0],
+                               w.T @ v / np.linalg.norm(w.T @ v), rtol=1e-4, atol=1e-6)
 
 
 def test_discriminator_sees_faces_reconstructions_and_samples_and_passes_gradients_back():

@@ -38,26 +38,36 @@ def batch_norm(x, weights, scope):
   return normal * weights[scope + "/scale"] + weights[scope + "/offset"]
 
 
-def numpy_dis(weights, images, sources=None):
+def largest_singular_value(w):
+  """w [..., O] as the matrix [prod(...), O] -> its largest singular value, by LAPACK."""
+  return np.linalg.svd(np.reshape(w, (-1, w.shape[-1])), compute_uv=False)[0]
+
+
+def numpy_dis(weights, images, sources=None, spectral=False):
   """The paper's Dis for 64x64 faces scaled by W: -> (the 4 convolutions' outputs, logits).
   With `sources` (vaegan_mbstd), the last convolution's output gets ProGAN's minibatch
-  standard deviation of each of that many equal parts of the batch as one more channel."""
+  standard deviation of each of that many equal parts of the batch as one more channel.
+  With `spectral` (vaegan_spectral), SN-GAN's: every weight over its largest singular value,
+  a bias on every layer and no batch norm."""
   w = {k[len("discriminator/"):]: np.asarray(v, np.float64) for k, v in weights.items()}
+  if spectral:
+    w.update({k: v / largest_singular_value(v) for k, v in w.items() if k.endswith("/w")})
   h = 2 * np.asarray(images, np.float64) - 1
   features = []
   for i, stride in enumerate((1, 2, 2, 2)):
     name = "conv%d" % (i + 1)
     conv = conv_same(h, w[name + "/w"], stride)
-    if i == 0:
+    if i == 0 or spectral:
       conv = conv + w[name + "/b"]
     features.append(conv)
-    h = np.maximum(conv if i == 0 else batch_norm(conv, w, name + "/bn"), 0)
+    h = np.maximum(conv if i == 0 or spectral else batch_norm(conv, w, name + "/bn"), 0)
   if sources:
     spread = np.zeros(h.shape[:3] + (1,))
     for rows in np.split(np.arange(len(h)), sources):
       spread[rows] = np.mean([np.std(h[rows][:, i, j, f]) for i, j, f in np.ndindex(h.shape[1:])])
     h = np.concatenate([h, spread], axis=3)
-  h = np.maximum(batch_norm(h.reshape(len(h), -1) @ w["dense/w"], w, "dense/bn"), 0)
+  h = h.reshape(len(h), -1) @ w["dense/w"]
+  h = np.maximum(h + w["dense/b"] if spectral else batch_norm(h, w, "dense/bn"), 0)
   return features, (h @ w["logit/w"] + w["logit/b"])[:, 0]
 
 
@@ -138,6 +148,76 @@ def test_minibatch_spread_gives_each_source_the_standard_deviation_of_its_batch(
   np.testing.assert_allclose(got, numpy_dis(weights, images, sources=3)[1], rtol=1e-4, atol=1e-4)
   for other in (1, 9):  # the whole batch's spread; each picture alone (spread 0)
     assert np.abs(got - numpy_dis(weights, images, sources=other)[1]).max() > 1e-2
+
+
+def test_spectral_discriminator_divides_every_weight_by_its_largest_singular_value():
+  """--vaegan_spectral: after 200 runs of the power iteration, Dis against numpy with each
+  weight over its singular value from the SVD; biases in place of every batch norm, and one
+  untrained vector per weight, its output side's size."""
+  images = np.random.default_rng(9).random((5, 16, 16, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    features, logits = vaegan.discriminator(tf.constant(images),
+                                            TINY._replace(vaegan_spectral=True))
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      weights = randomise(sess, "discriminator", 10)
+      for _ in range(200):
+        got_features, got_logits = sess.run([features, logits])
+      vectors = {v.op.name: v.shape.as_list()
+                 for v in tf1.global_variables() if v not in tf1.trainable_variables()}
+  assert {k: v.shape for k, v in weights.items()} == {
+      "discriminator/conv1/w": (5, 5, 3, 2), "discriminator/conv1/b": (2,),
+      "discriminator/conv2/w": (5, 5, 2, 8), "discriminator/conv2/b": (8,),
+      "discriminator/conv3/w": (5, 5, 8, 16), "discriminator/conv3/b": (16,),
+      "discriminator/conv4/w": (5, 5, 16, 16), "discriminator/conv4/b": (16,),
+      "discriminator/dense/w": (64, 32), "discriminator/dense/b": (32,),
+      "discriminator/logit/w": (32, 1), "discriminator/logit/b": (1,)}
+  assert vectors == {"discriminator/conv1/u": [1, 2], "discriminator/conv2/u": [1, 8],
+                     "discriminator/conv3/u": [1, 16], "discriminator/conv4/u": [1, 16],
+                     "discriminator/dense/u": [1, 32], "discriminator/logit/u": [1, 1]}
+  want_features, want_logits = numpy_dis(weights, images, spectral=True)
+  for got, want in zip(got_features, want_features):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(got_logits, want_logits, rtol=1e-4, atol=1e-4)
+  # Weights of standard deviation 0.4 are far from norm 1: dividing them matters.
+  assert all(largest_singular_value(w) > 1.5 for k, w in weights.items() if k.endswith("/w"))
+
+
+def test_spectral_norm_takes_one_power_step_per_run():
+  """One run from a given u: v = W u / |W u|, u' = W^T v / |W^T v|, sigma = v^T W u', written
+  out in numpy for a 6 x 4 matrix; u' is stored for the next run, and the weights' gradient
+  goes through sigma with u' and v held constant (SN-GAN's)."""
+  rng = np.random.default_rng(11)
+  matrix = rng.standard_normal((6, 4)).astype(np.float32)
+  u0 = rng.standard_normal((1, 4)).astype(np.float32)
+  with tf.Graph().as_default():
+    with tf1.variable_scope("layer"):
+      w = tf1.get_variable("w", initializer=matrix)
+      normalised = vaegan._spectral_norm(w)  # pylint: disable=protected-access
+    u, = [v for v in tf1.global_variables() if v.op.name == "layer/u"]
+    grad = tf1.gradients(tf.reduce_sum(normalised[0]), w)[0]
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      u.load(u0, sess)
+      got = sess.run(normalised)
+      got_grad = sess.run(grad)  # a second run, from u'
+      after = sess.run(u)
+  m = matrix.astype(np.float64)
+  v = m @ u0[0] / np.linalg.norm(m @ u0[0])
+  u1 = m.T @ v / np.linalg.norm(m.T @ v)
+  sigma = v @ m @ u1
+  np.testing.assert_allclose(got, m / sigma, rtol=1e-5)
+  # The second run steps from u1 to u2 and divides by its sigma; u2 is then stored.
+  v2 = m @ u1 / np.linalg.norm(m @ u1)
+  u2 = m.T @ v2 / np.linalg.norm(m.T @ v2)
+  sigma2 = v2 @ m @ u2
+  # d/dW of sum(W[0]) / sigma(W), sigma = v2^T W u2: the first row's 1 / sigma, less
+  # sum(W[0]) / sigma^2 times d sigma / dW = v2 u2^T.
+  want_grad = -m[0].sum() / sigma2**2 * np.outer(v2, u2)
+  want_grad[0] += 1 / sigma2
+  np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(after[0], u2, rtol=1e-5)
+  assert sigma <= sigma2 + 1e-6 <= largest_singular_value(m) + 2e-6
 
 
 @pytest.mark.parametrize("layer", [1, 2, 4])
