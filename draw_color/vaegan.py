@@ -165,6 +165,8 @@ def _spectral_norm(w):
   u = tf1.get_variable("u", [1, w.shape[-1]], initializer=tf1.random_normal_initializer(),
                        trainable=False)  # [1, O]
   v = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True)))  # [1, I]
+  # The stop here changes no gradient (sigma is |v^T W| with or without it); it spares the
+  # backward pass the normalisation's.
   u_next = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(v, matrix)))  # [1, O]
   sigma = tf.matmul(tf.matmul(v, matrix), u_next, transpose_b=True)[0, 0]  # [] v^T W u
   with tf.control_dependencies([u.assign(u_next)]):
