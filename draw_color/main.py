@@ -113,6 +113,9 @@ flags.DEFINE_integer("vaegan_noise_steps", 0, "The instance noise falls linearly
 flags.DEFINE_boolean("vaegan_spectral", False, "Divide each of the discriminator's weights by "
                      "its largest singular value, in place of batch norm (spectral "
                      "normalisation), so its logit cannot grow steeper without bound.")
+flags.DEFINE_float("vaegan_prior_rate", 1.0, "The learned prior's learning rate as a "
+                   "multiple of the others', so that it keeps up with the posteriors; 1 trains "
+                   "it with the encoder.", lower_bound=0.0)
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -280,6 +283,11 @@ flags.register_multi_flags_validator(
     lambda f: f["vaegan_noise"] or not f["vaegan_noise_steps"],
     message="--vaegan_noise_steps is when the instance noise has faded: it needs --vaegan_noise")
 flags.register_multi_flags_validator(
+    ["vaegan_prior_rate", "loss", "prior"],
+    lambda f: f["vaegan_prior_rate"] == 1 or (f["loss"] == "vaegan" and f["prior"] == "learned"),
+    message="--vaegan_prior_rate trains the learned prior apart: it needs --loss=vaegan and "
+            "--prior=learned")
+flags.register_multi_flags_validator(
     ["vaegan_samples", "vaegan_mbstd", "vaegan_spectral", "loss"],
     lambda f: f["loss"] == "vaegan" or (f["vaegan_samples"] and not f["vaegan_mbstd"]
                                         and not f["vaegan_spectral"]),
@@ -356,8 +364,8 @@ INT32_MAX = 2**31 - 1
 # float32 turns into inf or 0 would run as other numbers, silently (NaN passes absl's bounds, and
 # --temperature=nan drew blank samples).
 FLOAT_FLAGS = ("read_sigma_init", "write_sigma_floor", "pixel_sigma", "vaegan_gamma", "vaegan_r1",
-               "vaegan_noise", "learning_rate", "beta1", "clip", "lr_decay_rate", "progress_secs",
-               "temperature", "cluster_timeout")
+               "vaegan_noise", "vaegan_prior_rate", "learning_rate", "beta1", "clip",
+               "lr_decay_rate", "progress_secs", "temperature", "cluster_timeout")
 for _name in FLOAT_FLAGS:
   flags.register_validator(
       _name, objectives.float32_number,
@@ -449,7 +457,7 @@ def model_config_from_flags():
       vaegan_r1=FLAGS.vaegan_r1, vaegan_samples=FLAGS.vaegan_samples,
       vaegan_mbstd=FLAGS.vaegan_mbstd, write_sigma_floor=FLAGS.write_sigma_floor,
       vaegan_noise=FLAGS.vaegan_noise, vaegan_noise_steps=FLAGS.vaegan_noise_steps,
-      vaegan_spectral=FLAGS.vaegan_spectral)
+      vaegan_spectral=FLAGS.vaegan_spectral, vaegan_prior_rate=FLAGS.vaegan_prior_rate)
 
 
 def bench_config_from_flags():

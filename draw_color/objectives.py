@@ -26,7 +26,9 @@ from the gradients of the same batch:
   discriminator (discriminator)                   L_GAN + r/2 * R1   (r = vaegan_r1, often 0)
 
 with the losses of vaegan.py. The GAN loss reaches neither the encoder nor, through L_llike, the
-discriminator: each optimiser only updates its own variables.
+discriminator: each optimiser only updates its own variables. With vaegan_prior_rate = k != 1
+(a departure), the learned prior (scope prior) gets a fourth optimiser of the encoder's loss
+(of which only the KL reaches it) at k times the learning rate.
 
 Balancing (vaegan_balance; the authors' code, not the paper): with real_cost = mean -log D(x)
 and fake_cost = mean -log(1 - D) over x~ and x_p, the discriminator is not updated when
@@ -209,12 +211,22 @@ def minimize_vaegan(draw, adversary, config):
     update_dis, update_dec = balance(adversary.real_cost, adversary.fake_cost)
   else:
     update_dis = update_dec = tf.constant(True)
+  encoder, decoder, discriminator = _partition()
+  groups = [(encoder_loss, encoder, "encoder", tf.constant(True), 1.0),
+            (decoder_loss, decoder, "decoder", update_dec, 1.0),
+            (discriminator_objective, discriminator, "discriminator", update_dis, 1.0)]
+  if cfg.vaegan_prior_rate != 1:
+    # The prior learns only from the KL, by at most about its learning rate a step under Adam,
+    # while the posteriors' means, sums over many weights, move much faster: its own
+    # optimiser lets it keep up (README, "A better loss").
+    prior = [v for v in encoder if v.op.name.split("/")[0] == "prior"]
+    groups[0] = (encoder_loss, [v for v in encoder if v not in prior], "encoder",
+                 tf.constant(True), 1.0)
+    groups.append((encoder_loss, prior, "prior", tf.constant(True), cfg.vaegan_prior_rate))
   steps = []
-  for loss, variables, name, update in zip(
-      (encoder_loss, decoder_loss, discriminator_objective), _partition(),
-      ("encoder", "decoder", "discriminator"), (tf.constant(True), update_dec, update_dis)):
+  for loss, variables, name, update, rate in groups:
     # The schedule's learning rate, so --lr_decay_steps holds here as for the other losses.
-    optimizer = _vaegan_optimizer(cfg, draw.learning_rate, name)
+    optimizer = _vaegan_optimizer(cfg, rate * draw.learning_rate, name)
     grads = optimizer.compute_gradients(loss, var_list=variables)
     steps.append((optimizer, clip(grads, cfg), update))
   # Every gradient before any update, so all three come from the same parameters.
@@ -235,7 +247,7 @@ def minimize_vaegan(draw, adversary, config):
       discriminator_objective=discriminator_objective,
       discriminator_updated=tf.cast(update_dis, tf.float32),
       decoder_updated=tf.cast(update_dec, tf.float32),
-      encoder_op=ops[0],
+      encoder_op=tf.group(ops[0], *ops[3:]),  # with the prior's step, if it has its own
       decoder_op=ops[1],
       discriminator_op=ops[2],
       train_op=train_op)

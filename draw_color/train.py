@@ -58,7 +58,7 @@ BEST = "best"  # With --patience: the checkpoint of the best valid bound, as a r
 # The ModelConfig fields a checkpoint cannot be resumed with different values of.
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
                 "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels", "prior",
-                "vaegan_optimizer", "vaegan_mbstd", "vaegan_spectral")
+                "vaegan_optimizer", "vaegan_mbstd", "vaegan_spectral", "vaegan_prior_rate")
 # The RunConfig fields, (hparams.json section, name), that fix which images a run sees in which
 # order (or mirrored): a resumed run may not change them (the crop only matters to CelebA).
 DATA_ORDER = (("data", "dataset"), ("data", "split"), ("data", "crop_size"),

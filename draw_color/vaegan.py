@@ -126,7 +126,7 @@ VaeGan = collections.namedtuple(
         "discriminator_objective",  # [] L_GAN + vaegan_r1 / 2 * gradient_penalty.
         "discriminator_updated",  # [] 1.0 when this step updates Dis (balancing), else 0.0.
         "decoder_updated",  # [] 1.0 when this step updates the decoder, else 0.0.
-        "encoder_op",  # The encoder's step alone.
+        "encoder_op",  # The encoder's step alone (and the prior's, vaegan_prior_rate).
         "decoder_op",  # The decoder's step alone (skipped when balancing says so).
         "discriminator_op",  # The discriminator's step alone (likewise).
         "train_op",  # The three steps, then the global step + 1.

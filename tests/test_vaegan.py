@@ -96,6 +96,34 @@ def test_each_optimiser_updates_exactly_its_own_variables_and_train_op_all():
   assert all(not np.array_equal(x, y) for x, y in zip(before, after))
 
 
+def test_prior_rate_gives_the_learned_prior_its_own_optimiser_at_that_multiple():
+  """--vaegan_prior_rate=10: Adam's first step moves a variable by its learning rate (times
+  g / (|g| + eps), bias-corrected, so at most the rate and nearly it for a large gradient): the
+  prior's by 10 times the encoder's, in the encoder's step, which updates nothing else."""
+  config = TINY._replace(prior="learned", vaegan_prior_rate=10.0, learning_rate=1e-3)
+  with tf.Graph().as_default():
+    tf1.set_random_seed(0)
+    graph = runs.build_graph(config, 0)
+    variables = tf1.trainable_variables()
+    slots = {v.op.name for v in tf1.global_variables()}
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      before = sess.run(variables)
+      sess.run(graph.vaegan.encoder_op, {graph.images: faces()})
+      after = sess.run(variables)
+  assert "prior/mu/w/Adam_prior" in slots and "prior/mu/w/Adam_encoder" not in slots
+  assert any(name.startswith("encoder/") and name.endswith("/Adam_encoder") for name in slots)
+  steps = {"prior": [], "encoder": [], "others": []}
+  for v, x, y in zip(variables, before, after):
+    scope = top_scope(v)
+    group = scope if scope == "prior" else (
+        "encoder" if scope in objectives.ENCODER_SCOPES else "others")
+    steps[group].append(np.abs(y - x).max())
+  for group, rate in (("prior", 1e-2), ("encoder", 1e-3)):
+    assert rate * 0.99 <= max(steps[group]) <= rate * 1.0001, group
+  assert max(steps["others"]) == 0
+
+
 @pytest.mark.parametrize("pixel", [False, True])
 def test_losses_and_accuracies_match_numpy(pixel):
   config = TINY._replace(vaegan_pixel=pixel, pixel_sigma=0.5)
@@ -284,7 +312,8 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
          ("--loss=vaegan", "--vaegan_r1=-1"), ("--loss=gaussian", "--vaegan_r1=1"),
          ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples"),
          ("--loss=vaegan", "--vaegan_noise=-0.1"), ("--loss=gaussian", "--vaegan_noise=0.1"),
-         ("--loss=vaegan", "--vaegan_noise_steps=100"), ("--loss=gaussian", "--vaegan_spectral"))
+         ("--loss=vaegan", "--vaegan_noise_steps=100"), ("--loss=gaussian", "--vaegan_spectral"),
+         ("--loss=vaegan", "--vaegan_prior_rate=10"), ("--loss=vaegan", "--vaegan_prior_rate=-1"))
   result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2")
   assert result.returncode == 0, result.stderr
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
