@@ -65,8 +65,8 @@ better loss".)
 
 With vaegan_spectral (a departure), Dis is normalised as SN-GAN's (Miyato et al. 2018, arXiv
 1802.05957): every weight divided by its largest singular value (_spectral_norm), so no layer
-stretches its input by more than its bias and ReLU allow, and Dis's logit changes at most as
-fast as the picture; batch norm, which would undo that bound, gives way to biases. A Dis that
+stretches the distance between two inputs (nor does ReLU), and Dis's logit changes at most
+as fast as the picture; batch norm, which would undo that bound, gives way to biases. A Dis that
 cannot grow steeper around the faces than the decoder can follow is the usual remedy for
 the gradients that vanish or point all samples at one picture. (Here it did not hold Dis
 back: updated at every step, it still told 99-100% of the generated pictures apart, and by
@@ -129,7 +129,7 @@ VaeGan = collections.namedtuple(
         "encoder_op",  # The encoder's step alone (and the prior's, vaegan_prior_rate).
         "decoder_op",  # The decoder's step alone (skipped when balancing says so).
         "discriminator_op",  # The discriminator's step alone (likewise).
-        "train_op",  # The three steps, then the global step + 1.
+        "train_op",  # The three steps (four with vaegan_prior_rate), then the global step + 1.
     ],
     defaults=(None,) * 9)
 
@@ -158,9 +158,10 @@ def _dense(x, units, scope, bias, spectral):
 def _spectral_norm(w):
   """w [..., O] / sigma, sigma the largest singular value of w as a [prod(...), O] matrix W,
   by one step of power iteration per session run from the last run's estimate of W's
-  leading left singular vector (SN-GAN's Algorithm 1): u, in the caller's variable scope,
-  not trained, saved with the checkpoints. The iteration's vectors take no gradient, as
-  in SN-GAN; after a few hundred steps sigma is W's, since W changes slowly."""
+  leading right singular vector, on its output side (SN-GAN's Algorithm 1): u, in the
+  caller's variable scope, not trained, saved with the checkpoints. The iteration's vectors
+  take no gradient, as in SN-GAN; after a few hundred steps sigma is W's, since W changes
+  slowly."""
   matrix = tf.reshape(w, [-1, w.shape[-1]])  # [I, O]: a kernel's K*K*I inputs by O outputs
   u = tf1.get_variable("u", [1, w.shape[-1]], initializer=tf1.random_normal_initializer(),
                        trainable=False)  # [1, O]
