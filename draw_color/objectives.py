@@ -47,8 +47,10 @@ from draw_color import vaegan
 tf1 = tf.compat.v1
 
 # The variable scopes each VAE/GAN optimiser updates; together they cover every trainable
-# variable. prior: the learned prior is trained by L_prior, as the posterior.
-ENCODER_SCOPES = ("encoder", "read", "mu", "log_sigma", "prior")
+# variable. prior: the learned prior is trained by L_prior, as the posterior (by an optimiser of
+# its own with vaegan_prior_rate).
+PRIOR_SCOPE = "prior"
+ENCODER_SCOPES = ("encoder", "read", "mu", "log_sigma", PRIOR_SCOPE)
 DECODER_SCOPES = ("decoder", "write")
 VAEGAN_OPTIMIZERS = ("adam", "rmsprop")
 # The balancing rule's constants, the authors' (andersbll/autoencoding_beyond_pixels).
@@ -162,10 +164,9 @@ def minimize(draw, config):
   return draw._replace(train_op=train_op)
 
 
-def _partition():
-  """The trainable variables as (encoder, decoder, discriminator) lists; ValueError if one
-  belongs to none, since no optimiser would train it."""
-  groups = (ENCODER_SCOPES, DECODER_SCOPES, (vaegan.DISCRIMINATOR_SCOPE,))
+def _partition(groups):
+  """The trainable variables as one list for each of `groups`, tuples of top-level variable
+  scopes; ValueError if one belongs to none, since no optimiser would train it."""
   found = tuple([] for _ in groups)
   for v in tf1.trainable_variables():
     top = v.op.name.split("/")[0]
@@ -211,20 +212,21 @@ def minimize_vaegan(draw, adversary, config):
     update_dis, update_dec = balance(adversary.real_cost, adversary.fake_cost)
   else:
     update_dis = update_dec = tf.constant(True)
-  encoder, decoder, discriminator = _partition()
-  groups = [(encoder_loss, encoder, "encoder", tf.constant(True), 1.0),
-            (decoder_loss, decoder, "decoder", update_dec, 1.0),
-            (discriminator_objective, discriminator, "discriminator", update_dis, 1.0)]
-  if cfg.vaegan_prior_rate != 1:
-    # The prior learns only from the KL, by at most about its learning rate a step under Adam,
-    # while the posteriors' means, sums over many weights, move much faster: its own
-    # optimiser lets it keep up (README, "A better loss").
-    prior = [v for v in encoder if v.op.name.split("/")[0] == "prior"]
-    groups[0] = (encoder_loss, [v for v in encoder if v not in prior], "encoder",
-                 tf.constant(True), 1.0)
-    groups.append((encoder_loss, prior, "prior", tf.constant(True), cfg.vaegan_prior_rate))
+  # The prior learns only from the KL, by at most about its learning rate a step under Adam,
+  # while the posteriors' means, sums over many weights, move much faster: with
+  # vaegan_prior_rate its own optimiser lets it keep up (README, "A better loss").
+  own_prior = cfg.vaegan_prior_rate != 1
+  groups = [  # (loss, variable scopes, name, whether to update, learning rate's factor)
+      (encoder_loss, tuple(s for s in ENCODER_SCOPES if not (own_prior and s == PRIOR_SCOPE)),
+       "encoder", tf.constant(True), 1.0),
+      (decoder_loss, DECODER_SCOPES, "decoder", update_dec, 1.0),
+      (discriminator_objective, (vaegan.DISCRIMINATOR_SCOPE,), "discriminator", update_dis, 1.0)]
+  if own_prior:
+    groups.append((encoder_loss, (PRIOR_SCOPE,), "prior", tf.constant(True),
+                   cfg.vaegan_prior_rate))
   steps = []
-  for loss, variables, name, update, rate in groups:
+  for (loss, _, name, update, rate), variables in zip(groups,
+                                                       _partition([g[1] for g in groups])):
     # The schedule's learning rate, so --lr_decay_steps holds here as for the other losses.
     optimizer = _vaegan_optimizer(cfg, rate * draw.learning_rate, name)
     grads = optimizer.compute_gradients(loss, var_list=variables)
