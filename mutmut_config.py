@@ -35,14 +35,15 @@ SCOPE = {
     "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "balance"),
     "draw_color/evaluate.py": (
         "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "gaussian_gap",
-        "prior_gaps", "evaluate", "likelihood_sigma", "real_swd"),
+        "PosteriorMoments", "evaluate", "likelihood_sigma", "real_swd"),
     "draw_color/swd.py": (
         "_blur", "pyramid_down", "pyramid_up", "fits", "levels", "laplacian_pyramid", "descriptors",
         "sliced_wasserstein", "distance"),
     "draw_color/vaegan.py": ("_conv", "_dense", "_spectral_norm", "_batch_norm", "discriminator",
                              "noise_scale", "build"),
     "draw_color/celeba.py": ("_crop_resize",),
-    "draw_color/datasets.py": ("fingerprint", "part_bounds", "Batches", "fixed_batch", "_to_float"),
+    "draw_color/datasets.py": ("spread", "_spaced", "fingerprint", "part_bounds", "Batches",
+                               "fixed_batch", "_to_float"),
 }
 # The tests that judge each file's mutants (pytest arguments); the end-to-end ones (training
 # runs, the CLI, resuming) are left to `make test`.
@@ -54,7 +55,7 @@ TESTS = {
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
-        " or batches_do_not or swd or real_floor or prior_gap'"),
+        " or batches_do_not or swd or real_floor or prior_gap or fit'"),
     "draw_color/swd.py": "tests/test_swd.py tests/test_evaluate_measures.py -k 'swd or real_floor'",
     "draw_color/vaegan.py": (
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
@@ -62,7 +63,7 @@ TESTS = {
     "draw_color/celeba.py": "tests/test_loader.py tests/test_celeba.py -k 'preprocess or crop'",
     "draw_color/datasets.py": (
         "tests/test_loader.py tests/test_datasets.py tests/test_celeba.py -k 'batches or part"
-        " or fixed_batch or shared or fingerprint'"),
+        " or fixed_batch or shared or fingerprint or spread'"),
 }
 MUTANT_TIMEOUT = 900  # seconds (the VAE/GAN tests took over 300 on a loaded machine); a mutant
 #                      that hangs its tests counts as killed

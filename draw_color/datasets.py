@@ -29,12 +29,29 @@ def load(dataset, data_dir, split, image_size, crop_size=None, cache_dir=None, l
                      cache_dir=cache_dir, log=log)
 
 
+def spread(dataset, data_dir, split, count, image_size, crop_size=None, log=print):
+  """uint8 [min(count, N), image_size, image_size, C]: `count` of a split's N images at evenly
+  spaced places, first and last included, decoding only those (no cache of the whole split,
+  which for full CelebA's train split is 160,000 JPEGs)."""
+  if dataset == "mnist":
+    images = mnist.load(data_dir, split)  # [N, 28, 28, 1]
+    return images[_spaced(len(images), count)]
+  paths = celeba.list_images(data_dir, split, log=log)
+  return np.stack([celeba.preprocess(paths[i], crop_size, image_size)
+                   for i in _spaced(len(paths), count)])  # [count, S, S, 3]
+
+
+def _spaced(n, count):
+  """min(n, count) distinct indices into n items, evenly spaced, 0 and n - 1 among them."""
+  return np.unique(np.linspace(0, n - 1, min(n, count)).round().astype(int))
+
+
 def fingerprint(images):
   """A short hex digest of uint8 `images` [N, S, S, C]: their shape and FINGERPRINT_IMAGES of
   them spread from the first to the last, so that two loads of the same split agree and a
   split with other, added or removed images almost surely does not; cheap for any N."""
   n = len(images)
-  index = np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_IMAGES)).round().astype(int))
+  index = _spaced(n, FINGERPRINT_IMAGES)
   digest = hashlib.sha256(repr(tuple(images.shape)).encode())
   digest.update(np.ascontiguousarray(images[index]).tobytes())  # [<= 64, S, S, C]
   return digest.hexdigest()[:16]

@@ -47,8 +47,16 @@ EvalConfig = collections.namedtuple(
         "num_samples",  # Prior samples for the blank fraction, diversity, distinctness, SWD.
         "temperature",  # Scale of their noise (runs.Graph.temperature); 1 is the paper's.
         "output_dir",  # Where eval_<split>.json goes; None for the logdir.
+        "sample_from",  # "prior", the model's; "posteriors", a Gaussian fitted to them
+        #                 (posterior_fit).
     ],
-    defaults=(runs.SAMPLES, 1.0, None))
+    defaults=(runs.SAMPLES, 1.0, None, "prior"))
+
+# --sample_from=posteriors fits its Gaussian to the posteriors of this many train images,
+# spread through the split (datasets.spread), FIT_BATCH a session run: enough for the
+# covariance of a z of 100 (MNIST's) to be well determined, and a few seconds' work on a CPU.
+FIT_IMAGES = 1000
+FIT_BATCH = 100
 
 # The per-split scalars that go to TensorBoard and the summary line.
 SCALARS = ("generation", "kl", "bound", "bits_per_dim", "prior_gap", "mse", "psnr", "sharpness",
@@ -155,48 +163,118 @@ def gaussian_gap(mean, cov):
   return 0.5 * float(np.trace(cov) + mean @ mean - len(mean) - log_det)
 
 
-def prior_gaps(sums, outers, variances, n):
-  """How far the prior is from where the posteriors put z, step by step: [T] nats.
+class PosteriorMoments:
+  """The aggregate posterior of each z_t in the prior's units, summed batch by batch.
 
   In the prior's units (z_t - mu_p) / sigma_p, each image's posterior of z_t is N(a, diag s^2)
   with a = (mu - mu_p) / sigma_p and s = sigma / sigma_p, and the prior is N(0, I). The n
   posteriors together, the aggregate posterior, have mean E[a] and covariance Cov(a) +
-  E[diag s^2]; this is gaussian_gap of those moments at each step: 0 when the aggregate has
-  the prior's mean and covariance, large when the prior draws z where no posterior puts it
-  (the standard prior's blank samples). A learned prior matches the moments up to what a
-  linear function of h^dec can follow. `sums` [T, Z] of a, `outers` [T, Z, Z] of a a^T and
-  `variances` [T, Z] of s^2, each summed over the n images.
+  E[diag s^2]; the sums of a [T, Z], of a a^T [T, Z, Z] and of s^2 [T, Z] over the images
+  give them.
   """
-  gaps = []
-  for total, outer, variance in zip(sums, outers, variances):
-    mean = total / n  # [Z]
-    cov = outer / n - np.outer(mean, mean) + np.diag(variance / n)  # [Z, Z]
-    gaps.append(gaussian_gap(mean, cov))
-  return gaps
+
+  def __init__(self, timesteps, latent_size):
+    self.n = 0
+    self.sums = np.zeros([timesteps, latent_size])
+    self.outers = np.zeros([timesteps, latent_size, latent_size])
+    self.variances = np.zeros([timesteps, latent_size])
+
+  def add(self, mus, log_sigmas, prior_mus, prior_log_sigmas):
+    """Adds a batch's posteriors and the prior each was measured against, [T, B, Z] each."""
+    scale = np.exp(np.asarray(prior_log_sigmas, np.float64))  # [T, B, Z]
+    a = (mus - np.asarray(prior_mus, np.float64)) / scale  # [T, B, Z], prior's units
+    self.n += a.shape[1]
+    self.sums += a.sum(axis=1)
+    self.outers += np.matmul(a.transpose(0, 2, 1), a)  # [T, Z, Z]
+    self.variances += np.square(np.exp(np.asarray(log_sigmas, np.float64)) / scale).sum(axis=1)
+
+  def gaussians(self):
+    """The aggregate posterior's mean [T, Z] and covariance [T, Z, Z], step by step."""
+    means = self.sums / self.n  # [T, Z]
+    covariances = (self.outers / self.n - means[:, :, None] * means[:, None, :]
+                   + (self.variances / self.n)[:, :, None] * np.eye(means.shape[1]))
+    return means, covariances
+
+  def gaps(self):
+    """How far the prior is from where the posteriors put z, step by step: [T] nats.
+
+    gaussian_gap of the aggregate posterior's moments at each step: 0 when it has the prior's
+    mean and covariance, large when the prior draws z where no posterior puts it (the
+    standard prior's blank samples, the collapsed VAE/GANs'). A learned prior matches the
+    moments up to what a linear function of h^dec can follow, and only their diagonal.
+    """
+    return [gaussian_gap(m, c) for m, c in zip(*self.gaussians())]
+
+  def fit(self):
+    """What --sample_from=posteriors draws eps from: the aggregate posterior's mean [T, Z]
+    and the lower-triangular factor L [T, Z, Z] of its covariance (L L^T), float32, so that
+    eps_t = mean_t + L_t u with u ~ N(0, I) has the aggregate's moments (runs.Graph)."""
+    means, covariances = self.gaussians()
+    return means.astype(np.float32), np.linalg.cholesky(covariances).astype(np.float32)
+
+
+def posterior_fit(sess, graph, images, batch_size=FIT_BATCH, progress_secs=60.0):
+  """Ex-post density estimation (Ghosh et al. 2020) of a trained DRAW: runs its encoder over
+  uint8 `images` [N, A, A, C] (one posterior path each, eps keyed by negative noise steps as
+  evaluate's) and fits a Gaussian per step to their posteriors (PosteriorMoments.fit).
+
+  Returns the feed {graph.fit_mean, graph.fit_scale} under which graph.samples draw their
+  eps from that Gaussian instead of N(0, I): z where the posteriors put it, in the
+  correlated directions a diagonal prior cannot follow (README, Sampling from the
+  posteriors).
+  """
+  draw = graph.draw
+  moments = PosteriorMoments(*graph.fit_mean.shape.as_list())  # [T, Z]
+  shown = progress.Progress(progress_secs, total=len(images))
+  for i, first in enumerate(range(0, len(images), batch_size)):
+    batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
+    moments.add(*sess.run([draw.mus, draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas],
+                          {graph.images: batch, graph.noise_step: -1 - i}))  # [T, B, Z] each
+    tick = shown.update(first + len(batch))
+    if tick:
+      logging.info("fitted %d/%d posteriors, %.0f images/s, ETA %.0f s", first + len(batch),
+                   len(images), tick.rate, tick.eta)
+  logging.info("fitted a Gaussian per step to the posteriors of %d train images; the prior "
+               "is %.1f nats from it", moments.n, sum(moments.gaps()))
+  mean, scale = moments.fit()
+  return {graph.fit_mean: mean, graph.fit_scale: scale}
+
+
+def fit_images(config, hparams, image_size):
+  """The images posterior_fit takes for an EvalConfig or gif.GifConfig `config`: None for
+  --sample_from=prior; for posteriors, uint8 [N, A, A, C], FIT_IMAGES images spread through
+  the train split of the run whose hparams.json is `hparams` (from config.data_dir and
+  crop_size where given)."""
+  if config.sample_from != "posteriors":
+    return None
+  data = hparams["data"]
+  return datasets.spread(data.get("dataset", "celeba"), config.data_dir or data["data_dir"],
+                         "train", FIT_IMAGES, image_size, config.crop_size or data["crop_size"],
+                         log=logging.info)
 
 
 def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples=runs.SAMPLES,
-             temperature=1.0, train_batch_size=None):
+             temperature=1.0, train_batch_size=None, sample_feed=None):
   """Runs `graph` (a runs.Graph of `config`) over uint8 `images` [N, A, A, C], in order,
   saying how far it got at most every `progress_secs` seconds.
 
   Returns a dict: loss (the config's); images; generation, kl and bound per image (means over
-  the split); kl_per_step [T]; prior_gap_per_step [T] (prior_gaps) and prior_gap, its sum; for
-  the Bernoulli loss bits_per_dim; for colour images mse and psnr of the final canvas (the
-  mean over images of each image's PSNR, in dB, of pixels in [0, 1]) and its sharpness: the
-  split's mean gradient_magnitude of the final canvases over that of the originals (1: as
-  sharp as the faces, below 1: blurrier; noise raises it too); and, for `num_samples` draws
-  from the prior (the graph's seeded z, its noise scaled by `temperature`), sample_measures
-  against the split's first `num_samples` images. `train_batch_size` is the batch the run
-  trained with, which --loss=l2's likelihood needs (likelihood_sigma).
+  the split); kl_per_step [T]; prior_gap_per_step [T] (PosteriorMoments.gaps) and prior_gap,
+  its sum; for the Bernoulli loss bits_per_dim; for colour images mse and psnr of the final
+  canvas (the mean over images of each image's PSNR, in dB, of pixels in [0, 1]) and its
+  sharpness: the split's mean gradient_magnitude of the final canvases over that of the
+  originals (1: as sharp as the faces, below 1: blurrier; noise raises it too); and, for
+  `num_samples` draws from the prior (the graph's seeded z, its noise scaled by
+  `temperature`), sample_measures against the split's first `num_samples` images;
+  `sample_feed` (posterior_fit's) draws that noise from the posteriors' Gaussian instead.
+  `train_batch_size` is the batch the run trained with, which --loss=l2's likelihood needs
+  (likelihood_sigma).
   """
   draw = graph.draw
   n = len(images)
   totals = collections.defaultdict(float)
   kl_per_step = np.zeros(config.timesteps)
-  t, z = config.timesteps, config.latent_size
-  # Sums over the images of what prior_gaps takes: the aggregate posterior's moments.
-  sums, outers, variances = np.zeros([t, z]), np.zeros([t, z, z]), np.zeros([t, z])
+  moments = PosteriorMoments(config.timesteps, config.latent_size)
   shown = progress.Progress(progress_secs, total=n)
   for i, first in enumerate(range(0, n, batch_size)):
     batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
@@ -205,11 +283,7 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
         [draw.gen_loss_per_image, draw.kl_per_step, graph.final_canvas, draw.mus,
          draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas],
         {graph.images: batch, graph.noise_step: -1 - i})  # [B], [T, B], [B, A, A, C], [T, B, Z]
-    scale = np.exp(np.asarray(prior_log_sigmas, np.float64))  # [T, B, Z]
-    a = (mus - np.asarray(prior_mus, np.float64)) / scale  # [T, B, Z], prior's units
-    sums += a.sum(axis=1)
-    outers += np.matmul(a.transpose(0, 2, 1), a)  # [T, Z, Z]
-    variances += np.square(np.exp(np.asarray(log_sigmas, np.float64)) / scale).sum(axis=1)
+    moments.add(mus, log_sigmas, prior_mus, prior_log_sigmas)
     totals["generation"] += float(gen.sum())
     totals["kl"] += float(kl.sum())
     kl_per_step += kl.sum(1)
@@ -225,7 +299,7 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
                    tick.eta)
   results = {"loss": config.loss, "images": n, "generation": totals["generation"] / n,
              "kl": totals["kl"] / n, "kl_per_step": (kl_per_step / n).tolist()}
-  results["prior_gap_per_step"] = prior_gaps(sums, outers, variances, n)
+  results["prior_gap_per_step"] = moments.gaps()
   results["prior_gap"] = float(sum(results["prior_gap_per_step"]))
   dims = config.image_size**2 * config.channels
   sigma = likelihood_sigma(config, train_batch_size)
@@ -244,8 +318,8 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
     results["psnr"] = totals["psnr"] / n
     results["sharpness"] = totals["canvas_gradient"] / max(totals["image_gradient"], 1e-12)
   if num_samples >= 2 and n >= 2:
-    samples = sess.run(graph.samples, {graph.num_samples: num_samples,
-                                       graph.temperature: temperature})  # [S, A, A, C]
+    feed = {graph.num_samples: num_samples, graph.temperature: temperature}
+    samples = sess.run(graph.samples, {**feed, **(sample_feed or {})})  # [S, A, A, C]
     reference = np.divide(images[:num_samples], np.float32(255), dtype=np.float32)
     results.update(sample_measures(samples, reference), samples=num_samples)
   return results
@@ -336,10 +410,10 @@ def table(results):
 
 def _check_memory(config, mcfg):
   """UserError where the prior samples' measures cannot fit in the machine's memory."""
-  s = config.num_samples
-  # At least the prior's noise, eps and the temperature's scaled copy, float32 [T, S, Z]
-  # each; then, the graph done, median_nearest_distance's float64 [S, S] distances.
-  needed = max(2 * mcfg.timesteps * s * mcfg.latent_size * 4, s * s * 8)
+  s, t, z = config.num_samples, mcfg.timesteps, mcfg.latent_size
+  # At least the prior's noise, its scaled copy and eps (runs.Graph's fit applied), float32
+  # [T, S, Z] each; then, the graph done, median_nearest_distance's float64 [S, S] distances.
+  needed = max(3 * t * s * z * 4, s * s * 8)
   runs.check_memory(needed, "--num_samples=%d" % s,
                     "the prior's noise of each sample and the distances between every two")
 
@@ -358,6 +432,7 @@ def run(config):
   images = datasets.load(dataset, config.data_dir or data["data_dir"], config.split,
                          mcfg.image_size, config.crop_size or data["crop_size"],
                          config.cache_dir, log=logging.info)
+  fitted = fit_images(config, hparams, mcfg.image_size)
   with tf.Graph().as_default():
     with tf.device(runs.device_scope(config.device)):
       graph = runs.build_graph(mcfg, config.seed, training=False)
@@ -365,11 +440,15 @@ def run(config):
       runs.restore(sess, checkpoint, config.logdir)
       step = int(sess.run(tf1.train.get_global_step()))
       tf1.get_default_graph().finalize()
+      sample_feed = None
+      if fitted is not None:
+        sample_feed = posterior_fit(sess, graph, fitted, progress_secs=config.progress_secs)
       logging.info("evaluating %s (step %d) on %d %s images of %s", checkpoint, step,
                    len(images), config.split, dataset)
       results = evaluate(sess, graph, images, mcfg, config.batch_size, config.progress_secs,
                          config.num_samples, config.temperature,
-                         train_batch_size=hparams["training"]["batch_size"])
+                         train_batch_size=hparams["training"]["batch_size"],
+                         sample_feed=sample_feed)
   # Once per evaluation here, not at every one of training's: it depends on the split alone.
   floor = real_swd(images, config.num_samples)
   if floor and "swd" in results:

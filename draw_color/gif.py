@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from draw_color import celeba
 from draw_color import datasets
+from draw_color import evaluate
 from draw_color import fileio
 from draw_color import images as imaging
 from draw_color import mnist
@@ -53,8 +54,10 @@ GifConfig = collections.namedtuple(
         "num_faces",  # How many of the fixed batch's faces the pictures show (at most
         #               datasets.FIXED_BATCH).
         "temperature",  # Scale of the samples' noise (runs.Graph.temperature); 1: the paper's.
+        "sample_from",  # "prior", the model's; "posteriors", a Gaussian fitted to them
+        #                 (evaluate.posterior_fit).
     ],
-    defaults=(64, 1.0))
+    defaults=(64, 1.0, "prior"))
 
 STEPS_FACES = 8  # rows of steps.png
 OVERLAY_GAP = 4  # pixels (before upscaling) between the two grids of attention_overlay.gif
@@ -89,8 +92,10 @@ def _fixed_batch(dataset, data_dir, crop_size, image_size):
   return datasets.fixed_batch(pixels, len(pixels))
 
 
-def _run(config, mcfg, checkpoint, batch=None):
-  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, C], DRAW on it.
+def _run(config, mcfg, checkpoint, batch=None, fitted=None):
+  """Restores `checkpoint`, runs the sampler and, given a batch [B, A, A, C], DRAW on it; given
+  uint8 images `fitted` [N, A, A, C], the sampler draws from a Gaussian fitted to their
+  posteriors (evaluate.posterior_fit).
 
   Returns a dict of numpy values: step; samples [T, S, A, A, C] and sample_windows; with a
   batch, canvases [T, B, A, A, C], read_windows and write_windows. The windows are Windows
@@ -109,6 +114,8 @@ def _run(config, mcfg, checkpoint, batch=None):
       feed.update({graph.images: batch, graph.noise_step: -1})
     with tf1.Session(config=runs.session_config()) as sess:
       runs.restore(sess, checkpoint, config.logdir)
+      if fitted is not None:
+        feed.update(evaluate.posterior_fit(sess, graph, fitted))
       return sess.run({k: v for k, v in fetches.items() if v is not None}, feed)
 
 
@@ -229,7 +236,8 @@ def make_gifs(config):
   batch = _fixed_batch(data.get("dataset", "celeba"), data_dir,
                        config.crop_size or data["crop_size"],
                        mcfg.image_size)[:config.num_faces]  # [F, A, A, C]
-  out = _run(config, mcfg, checkpoint, batch)
+  out = _run(config, mcfg, checkpoint, batch,
+             evaluate.fit_images(config, hparams, mcfg.image_size))
   folder = _output_dir(config)
   found = _batch_pictures(mcfg, batch, out, config.gif_scale)
   found.update(_sample_pictures(mcfg, out, config.gif_scale))
@@ -245,9 +253,10 @@ def make_gifs(config):
 
 def make_samples(config):
   """Writes samples.gif and samples.png from the latest checkpoint; returns their paths."""
-  checkpoint, mcfg, _ = runs.latest_run(config.logdir)
+  checkpoint, mcfg, hparams = runs.latest_run(config.logdir)
   _check_memory(config, mcfg)
-  out = _run(config, mcfg, checkpoint)
+  out = _run(config, mcfg, checkpoint,
+             fitted=evaluate.fit_images(config, hparams, mcfg.image_size))
   folder = _output_dir(config)
   paths = _write(folder, _sample_pictures(mcfg, out, config.gif_scale))
   logging.info("drew %d samples at step %d into %s", config.num_samples, out["step"], folder)

@@ -194,6 +194,11 @@ flags.DEFINE_integer("num_samples", 64, "Faces drawn from the prior (--seed pick
 flags.DEFINE_float("temperature", 1.0, "Scale of the prior's noise for the samples, "
                    "z_t = mu_p + temperature * sigma_p * eps: below 1 draws more typical, less "
                    "varied faces; 1 is the paper's.", lower_bound=0.0)
+flags.DEFINE_enum("sample_from", "prior", ["prior", "posteriors"], "Where the samples' eps "
+                  "come from: prior, N(0, I) as the paper's; posteriors, a Gaussian per step "
+                  "fitted to the posteriors of {:,} train images, in the prior's units "
+                  "(ex-post density estimation, a departure; needs the run's data)."
+                  .format(evaluate.FIT_IMAGES))
 flags.DEFINE_integer("num_faces", 64, "How many of the 64 fixed test faces --mode=gif draws "
                      "(the first ones; fewer make smaller files).", lower_bound=1,
                      upper_bound=64)
@@ -477,7 +482,7 @@ def eval_config_from_flags():
       split=FLAGS.eval_split, crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       cache_dir=FLAGS.cache_dir, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
       progress_secs=FLAGS.progress_secs, device=FLAGS.device, num_samples=FLAGS.num_samples,
-      temperature=FLAGS.temperature, output_dir=FLAGS.output_dir)
+      temperature=FLAGS.temperature, output_dir=FLAGS.output_dir, sample_from=FLAGS.sample_from)
 
 
 def gif_config_from_flags():
@@ -487,7 +492,8 @@ def gif_config_from_flags():
       data_dir=FLAGS.data_dir if FLAGS["data_dir"].present else None,
       crop_size=FLAGS.crop_size if FLAGS["crop_size"].present else None,
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, gif_scale=FLAGS.gif_scale,
-      device=FLAGS.device, num_faces=FLAGS.num_faces, temperature=FLAGS.temperature)
+      device=FLAGS.device, num_faces=FLAGS.num_faces, temperature=FLAGS.temperature,
+      sample_from=FLAGS.sample_from)
 
 
 def plot_config_from_flags():

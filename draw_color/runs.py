@@ -41,6 +41,8 @@ Graph = collections.namedtuple(
         "final_canvas",  # [B, A, A, C] sigma(c_T), built once: sessions finalize the graph.
         "num_samples",  # [] int32 placeholder, SAMPLES unless fed: S of `samples`.
         "temperature",  # [] float32 placeholder, 1 unless fed: the samples' noise is scaled by it.
+        "fit_mean",  # [T, Z] float32 placeholder, 0 unless fed, and
+        "fit_scale",  # [T, Z, Z], I unless fed: the samples' eps_t = fit_mean_t + fit_scale_t u.
         "samples",  # [S, A, A, C] final canvases of S draws from the prior, the same every run.
         "sampler",  # model.SampleGraph of those draws: every step's canvas and write window.
         "vaegan",  # vaegan.VaeGan when training with --loss=vaegan, else None.
@@ -112,9 +114,18 @@ def build_graph(config, seed, training=True, devices=(), cluster=None):
   # z_t = mu_p + tau sigma_p eps: below 1, draws nearer the prior's mean (Kingma & Dhariwal
   # 2018's reduced temperature), more typical faces and less varied ones; 1 is the paper's.
   temperature = tf1.placeholder_with_default(1.0, [], name="temperature")
-  sampler = model.build_sampler(num_samples, config, noise=temperature * prior)
+  # eps_t = m_t + L_t (tau u): N(0, I) as the paper's unless a fit is fed, N(m_t, L_t L_t^T)
+  # with evaluate.posterior_fit's (where the posteriors put z, in the prior's units).
+  t, z = config.timesteps, config.latent_size
+  fit_mean = tf1.placeholder_with_default(tf.zeros([t, z]), [t, z], name="fit_mean")
+  fit_scale = tf1.placeholder_with_default(tf.eye(z, batch_shape=[t]), [t, z, z],
+                                           name="fit_scale")
+  eps = fit_mean[:, None] + tf.einsum("tsz,tyz->tsy", temperature * prior,
+                                      fit_scale)  # [T, S, Z]: row u -> (L u)^T
+  sampler = model.build_sampler(num_samples, config, noise=eps)
   return Graph(images=images, noise_step=noise_step, draw=draw,
                final_canvas=draw.canvases[-1], num_samples=num_samples, temperature=temperature,
+               fit_mean=fit_mean, fit_scale=fit_scale,
                samples=sampler.canvases[-1], sampler=sampler, vaegan=adversarial, sync=sync)
 
 

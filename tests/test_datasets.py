@@ -3,8 +3,12 @@
 import numpy as np
 import pytest
 
+from draw_color import celeba
 from draw_color import datasets
+from draw_color import mnist
 from draw_color.fileio import UserError
+from fakes import make_celeba
+from fakes import make_mnist
 
 
 def _numbered_images(n):
@@ -117,3 +121,18 @@ def test_fingerprint_follows_the_images_not_the_array():
   unread = images.copy()
   unread[1] ^= 1  # between the first and the second of 64 spread over 300: not read, so cheap
   assert datasets.fingerprint(unread) == found
+
+
+@pytest.mark.parametrize("n, count, want", [(12, 4, [0, 4, 7, 11]), (12, 12, list(range(12))),
+                                            (3, 5, [0, 1, 2]), (5, 1, [0])])
+def test_spread_takes_evenly_spaced_images_the_first_and_last_among_them(tmp_path, n, count,
+                                                                          want):
+  """MNIST's digits and CelebA's faces alike, each decoded as its split's loader does; no
+  more than the split holds."""
+  digits = mnist.load(make_mnist(tmp_path / "m", counts=(n, 1, 1)), "train")
+  np.testing.assert_array_equal(
+      datasets.spread("mnist", str(tmp_path / "m"), "train", count, 28), digits[want])
+  data_dir = make_celeba(tmp_path / "c", n)
+  faces = datasets.spread("celeba", data_dir, "train", count, 8, crop_size=24, log=print)
+  paths = celeba.list_images(data_dir, "all", log=print)
+  np.testing.assert_array_equal(faces, [celeba.preprocess(paths[i], 24, 8) for i in want])

@@ -213,12 +213,12 @@ def test_eval_measures_the_prior_samples(tmp_path):
 
 
 @pytest.mark.parametrize("samples, needed", [
-    (64, 64 * 64 * 8),  # the distances: 32,768 bytes against the noise's 3,072
-    (2, 2 * 2 * 2 * 3 * 4),  # the noise: 96 bytes against the distances' 32
+    (64, 64 * 64 * 8),  # the distances: 32,768 bytes against the noise's 4,608
+    (2, 3 * 2 * 2 * 3 * 4),  # the noise: 144 bytes against the distances' 32
 ])
 def test_sample_measures_beyond_the_machines_memory_are_one_line_before_any_data(
     mnist_run, tmp_path, monkeypatch, samples, needed):
-  """At least the [T, S, Z] noise twice in float32 (2 T S Z 4 bytes) or, after the graph, the
+  """At least the [T, S, Z] noise three times in float32 (3 T S Z 4 bytes) or, after the graph, the
   float64 distances between every two samples (S^2 8): a machine of a byte less refuses,
   naming the flag, before it reads a split that is not there; one of that many evaluates."""
   _, logdir = mnist_run
@@ -243,6 +243,20 @@ def test_cli_eval_prints_the_table(mnist_run):
   assert "bits per dimension" in result.stdout
   assert "sample SWD x 1000" in result.stdout  # 28 x 28 digits: one scale
   assert os.path.exists(os.path.join(logdir, "eval_valid.json"))
+
+
+def test_eval_from_the_posteriors_measures_other_samples_and_says_so(mnist_run, tmp_path):
+  """--sample_from=posteriors changes the samples alone: the bound is the prior's, the
+  samples' measures are not, and eval_SPLIT.json records where they came from."""
+  _, logdir = mnist_run
+  prior = evaluate.run(eval_config(logdir, "test")._replace(num_samples=5,
+                                                             output_dir=str(tmp_path / "p")))
+  fitted = evaluate.run(eval_config(logdir, "test")._replace(
+      num_samples=5, output_dir=str(tmp_path / "f"), sample_from="posteriors"))
+  assert fitted["bound"] == prior["bound"] and fitted["prior_gap"] == prior["prior_gap"]
+  assert fitted["diversity"] != prior["diversity"]  # the same seed: only the fit moves them
+  with open(tmp_path / "f" / "eval_test.json") as f:
+    assert json.load(f)["eval"]["sample_from"] == "posteriors"
 
 
 def test_cli_eval_writes_into_output_dir_and_logs_the_numbers_first(mnist_run, tmp_path):

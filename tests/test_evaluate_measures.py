@@ -241,13 +241,43 @@ def test_swd_from_a_7_by_7_picture_and_a_floor_from_twice_the_samples():
   assert evaluate.real_swd(images[:, :6, :6], 2) is None
 
 
+def moments_of(a, s2):
+  """PosteriorMoments of posteriors N(a, diag s2) measured against N(0, I), [T, N, Z] each."""
+  a = np.asarray(a, np.float64)
+  moments = evaluate.PosteriorMoments(a.shape[0], a.shape[2])
+  moments.add(a, 0.5 * np.log(s2), np.zeros_like(a), np.zeros_like(a))
+  return moments
+
+
 def test_the_prior_gap_is_zero_where_the_posteriors_make_up_the_prior():
   """Two posteriors at +1 and -1 with no spread of their own have the prior's mean and
   variance (gap 0); with a variance of 1/2 each, the mixture's is 3/2: 1/2 (3/2 - 1 - log 3/2);
   two N(1, 1) posteriors are the prior moved by one sigma: 1/2."""
-  sums, outers = np.zeros([1, 1]), np.full([1, 1, 1], 2.0)  # a = +1, -1
-  assert evaluate.prior_gaps(sums, outers, np.zeros([1, 1]), 2) == [pytest.approx(0.0)]
-  assert evaluate.prior_gaps(sums, outers, np.ones([1, 1]), 2) == [
-      pytest.approx(0.5 * (0.5 - np.log(1.5)))]
-  assert evaluate.prior_gaps(np.full([1, 1], 2.0), outers, np.full([1, 1], 2.0), 2) == [
-      pytest.approx(0.5)]  # a = +1, +1
+  a = np.array([[[1.0], [-1.0]]])  # [T=1, N=2, Z=1]
+  with np.errstate(divide="ignore"):  # log 0: no spread
+    assert moments_of(a, np.zeros_like(a)).gaps() == [pytest.approx(0.0)]
+  assert moments_of(a, np.full_like(a, 0.5)).gaps() == [pytest.approx(0.5 * (0.5 - np.log(1.5)))]
+  assert moments_of(np.ones_like(a), np.ones_like(a)).gaps() == [pytest.approx(0.5)]
+
+
+def test_the_fit_is_the_mixtures_moments_in_the_priors_units_however_the_batches_fall():
+  """PosteriorMoments.fit against numpy: the mean of a = (mu - mu_p) / sigma_p and a
+  lower-triangular L with L L^T = Cov(a) + mean diag (sigma / sigma_p)^2, step by step, the
+  same whether the images come in one batch or several."""
+  mus, log_sigmas, prior_mus, prior_log_sigmas = posteriors(N)  # [T, N, Z] each
+  a = (mus - prior_mus) / np.exp(prior_log_sigmas)
+  s2 = np.exp(2 * (log_sigmas - prior_log_sigmas))
+  one, split = evaluate.PosteriorMoments(T, Z), evaluate.PosteriorMoments(T, Z)
+  one.add(mus, log_sigmas, prior_mus, prior_log_sigmas)
+  for part in (slice(0, 3), slice(3, N)):
+    split.add(mus[:, part], log_sigmas[:, part], prior_mus[:, part], prior_log_sigmas[:, part])
+  for moments in (one, split):
+    mean, scale = moments.fit()
+    assert mean.dtype == scale.dtype == np.float32
+    assert mean.shape == (T, Z) and scale.shape == (T, Z, Z)
+    np.testing.assert_allclose(mean, a.mean(axis=1), rtol=1e-5, atol=1e-6)
+    for t in range(T):
+      cov = np.cov(a[t], rowvar=False, bias=True) + np.diag(s2[t].mean(axis=0))  # [Z, Z]
+      np.testing.assert_allclose(scale[t] @ scale[t].T, cov, rtol=1e-4, atol=1e-5)
+      np.testing.assert_array_equal(np.triu(scale[t], 1), 0)
+      assert (np.diag(scale[t]) > 0).all()

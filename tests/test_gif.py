@@ -421,6 +421,51 @@ def test_temperature_scales_the_samples_noise_not_the_learned_priors_mean(tmp_pa
                 "samples.png at temperature %g" % temperature)
 
 
+def test_samples_from_the_posteriors_draw_eps_from_the_train_faces_gaussian(tmp_path):
+  """samples.png with sample_from="posteriors" is numpy_draw's sampler given eps_t = m_t +
+  0.7 L_t u: m_t and L_t L_t^T the mean and covariance of the mixture of the train faces'
+  posteriors in the prior's units (each face encoded with eps keyed (seed, -1), one batch),
+  L_t lower triangular, u the prior samples' noise."""
+  learned = TINY._replace(prior="learned")
+  weights = randomised_copy(train_tiny(tmp_path, learned), tmp_path / "copy", seed=3)
+  seed, temperature = 2, 0.7
+  out = tmp_path / "pictures"
+  gif.make_samples(config(tmp_path / "copy", out, seed=seed, temperature=temperature,
+                          sample_from="posteriors"))
+  # No partition file: the train split is every face.
+  paths = sorted(glob.glob(str(tmp_path / "celeba" / "img_align_celeba" / "*.jpg")))
+  faces = np.stack([celeba.preprocess(p, 24, TINY.image_size) for p in paths]) / 255.0
+  t, z = TINY.timesteps, TINY.latent_size
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    eps = sess.run(tf.random.stateless_normal([t, len(faces), z],
+                                              seed=tf.constant([seed, -1], tf.int64)))
+  d = numpy_draw.draw(weights, learned, faces, eps)
+  a = (d["mus"] - d["prior_mus"]) / np.exp(d["prior_log_sigmas"])  # [T, F, Z]
+  s2 = np.exp(2 * (d["log_sigmas"] - d["prior_log_sigmas"]))  # [T, F, Z]
+  factors = np.stack([np.linalg.cholesky(np.cov(a[i], rowvar=False, bias=True)
+                                         + np.diag(s2[i].mean(axis=0)))
+                      for i in range(t)])  # [T, Z, Z]
+  u = sample_noise(seed, SAMPLES)  # [T, S, Z]
+  fitted = a.mean(axis=1)[:, None] + temperature * np.einsum("tsz,tyz->tsy", u, factors)
+  drawn = numpy_draw.sample(weights, learned, fitted)[-1]  # [S, A, A, 3]
+  prior = numpy_draw.sample(weights, learned, temperature * u)[-1]
+  assert np.abs(np.round(drawn * 255) - np.round(prior * 255)).max() > 5  # the test can fail
+  assert_rounds(grid_cells(iio.imread(out / "samples.png"), SAMPLES, cols=3), drawn,
+                "samples.png from the posteriors")
+
+
+def test_cli_samples_from_the_posteriors_without_the_data_say_one_line(logdir, tmp_path):
+  """The prior's samples need no data; the posteriors' need the train faces, and say where
+  they looked."""
+  moved = moved_logdir(logdir, tmp_path, data_dir=str(tmp_path / "gone"))
+  done = run_main("--mode=sample", "--logdir=%s" % moved, "--output_dir=%s" % tmp_path,
+                  "--sample_from=posteriors", "--device=cpu")
+  assert done.returncode == 1 and "Traceback" not in done.stderr
+  errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and str(tmp_path / "gone") in errors[0], done.stderr
+  assert not (tmp_path / "samples.png").exists()
+
+
 def grid_cells(picture, count, cols):
   """The `count` upscaled cells [count, 8*SCALE, 8*SCALE, C] of a grid of `cols` columns."""
   step = (TINY.image_size + 1) * SCALE
