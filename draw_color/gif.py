@@ -13,10 +13,11 @@ hparams.json. `make_gifs` writes into OUTPUT_DIR (default LOGDIR/gif):
   samples.gif            new faces from the prior, one frame a step, with the write windows;
   samples.png            their final canvases;
   attention.npz          the numbers behind the windows (_save_windows).
-The attention files are left out for a model without attention. `make_samples` writes only
-the two samples files. Every picture is upscaled by gif_scale and its grid cells are one
-upscaled pixel apart; pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold
-the last for 1 s. The pictures come from the graph every mode uses (runs.build_graph), its
+With sample_from="posteriors" the samples' noise comes from a Gaussian fitted to the train
+faces' posteriors (evaluate.posterior_fit), not from the prior. The attention files are left
+out for a model without attention. `make_samples` writes only the two samples files. Every
+picture is upscaled by gif_scale and its grid cells are one upscaled pixel apart;
+pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold the last for 1 s. The pictures come from the graph every mode uses (runs.build_graph), its
 noise drawn without state from `seed`: the same seed, the same pictures, and the samples are
 the z that --mode=eval with that seed and --num_samples measures.
 """
