@@ -116,6 +116,10 @@ flags.DEFINE_boolean("vaegan_spectral", False, "Divide each of the discriminator
 flags.DEFINE_float("vaegan_prior_rate", 1.0, "The learned prior's learning rate as a "
                    "multiple of the others', so that it keeps up with the posteriors; 1 trains "
                    "it with the encoder.", lower_bound=0.0)
+flags.DEFINE_boolean("vaegan_fit_samples", False, "Draw the discriminator's samples from a "
+                     "Gaussian fitted to the batch's own posteriors (each step's mean and full "
+                     "covariance, in the prior's units), so the decoder learns from it where "
+                     "the posteriors put z; the paper draws them from the prior.")
 flags.DEFINE_integer("vaegan_channels", 32, "Channels of the discriminator's first convolution "
                      "(then 4x, 8x, 8x, and 16x units); 32 is the paper's 32/128/256/256/512.",
                      lower_bound=1)
@@ -299,6 +303,11 @@ flags.register_multi_flags_validator(
     message="--novaegan_samples, --vaegan_mbstd and --vaegan_spectral change the "
             "discriminator: they need --loss=vaegan")
 flags.register_multi_flags_validator(
+    ["vaegan_fit_samples", "vaegan_samples", "loss"],
+    lambda f: not f["vaegan_fit_samples"] or (f["loss"] == "vaegan" and f["vaegan_samples"]),
+    message="--vaegan_fit_samples draws the discriminator's samples: it needs --loss=vaegan "
+            "and --vaegan_samples")
+flags.register_multi_flags_validator(
     ["write_sigma_floor", "write_attn"], lambda f: not f["write_sigma_floor"] or f["write_attn"],
     message="--write_sigma_floor bounds the write filters: it needs --write_attn")
 flags.register_multi_flags_validator(
@@ -462,7 +471,8 @@ def model_config_from_flags():
       vaegan_r1=FLAGS.vaegan_r1, vaegan_samples=FLAGS.vaegan_samples,
       vaegan_mbstd=FLAGS.vaegan_mbstd, write_sigma_floor=FLAGS.write_sigma_floor,
       vaegan_noise=FLAGS.vaegan_noise, vaegan_noise_steps=FLAGS.vaegan_noise_steps,
-      vaegan_spectral=FLAGS.vaegan_spectral, vaegan_prior_rate=FLAGS.vaegan_prior_rate)
+      vaegan_spectral=FLAGS.vaegan_spectral, vaegan_prior_rate=FLAGS.vaegan_prior_rate,
+      vaegan_fit_samples=FLAGS.vaegan_fit_samples)
 
 
 def bench_config_from_flags():

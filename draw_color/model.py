@@ -92,11 +92,14 @@ ModelConfig = collections.namedtuple(
         #                     it has no batch norm (SN-GAN's); False is the paper's.
         "vaegan_prior_rate",  # training, vaegan with the learned prior: the prior's learning
         #                       rate over the others'; 1 (the same optimiser as the encoder's).
+        "vaegan_fit_samples",  # training, vaegan: the samples Dis sees draw their noise from a
+        #                        Gaussian fitted to the batch's posteriors, not from N(0, I)
+        #                        (vaegan.fitted_noise); False is the paper's.
     ],
     # Newer fields come last with defaults, so the hparams.json of older runs still loads.
     defaults=(64, 3, 10, 10, 256, 5, 5, True, True, "paper", "l2", 1e-3, 0.5, 5.0, 1e-6, 4, 32,
               1.0, 0, 0, 0.5, "standard", "adam", False, False, 1.0, "", 0.0, True,
-              False, 0.0, "tensor", "", 0.0, 0, False, 1.0))
+              False, 0.0, "tensor", "", 0.0, 0, False, 1.0, False))
 
 # The attention window of one step, as the filterbank uses it; each field [B].
 Window = collections.namedtuple("Window", ["gx", "gy", "delta", "sigma2", "gamma"])

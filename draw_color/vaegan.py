@@ -72,6 +72,16 @@ the gradients that vanish or point all samples at one picture. (Here it did not 
 back: updated at every step, it still told 99-100% of the generated pictures apart, and by
 step 1,000 most samples were one picture; README, "A better loss".)
 
+With vaegan_fit_samples (a departure), the samples x_p draw their z_t as the sampler does,
+z_t = mu_p + sigma_p eps_t, but eps_t comes from a Gaussian fitted to the batch's own
+posteriors rather than from N(0, I) (fitted_noise): the mean and full covariance, per step,
+of the posteriors N(a, diag s^2) in the prior's units, a = (mu - mu_p) / sigma_p and
+s = sigma / sigma_p, as evaluate.PosteriorMoments fits them to 1,000 faces for
+--sample_from=posteriors. The collapse here came where the prior draws z that no posterior
+reaches and Dis alone trains the decoder (README, "Where the samples collapse"); this way
+Dis trains it where the faces' z are, and the pictures are drawn from there with
+--sample_from=posteriors. No gradient goes through the fit.
+
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
 bias, ReLU), then 4W, 8W, 8W (stride 2, batch norm, ReLU), a dense layer of 16W (batch
@@ -297,12 +307,32 @@ def _per_picture(draws, sources):
   return tf.concat([draws[:batch], draws], 0)[:sources * batch]
 
 
+def fitted_noise(draw, noise):
+  """eps_t = m_t + L_t u_t for u = `noise` [T, B, Z]: m_t [Z] and L_t [Z, Z] (lower triangular,
+  L_t L_t^T = C_t) the mean and covariance of the mixture of the batch's posteriors of z_t in
+  the prior's units, from `draw`, the batch's model.DrawGraph; [T, B, Z], no gradient.
+
+  Each posterior is N(a, diag s^2), a = (mu - mu_p) / sigma_p and s = sigma / sigma_p; the
+  mixture of the B has m_t = E[a] and C_t = Cov(a) + E[diag s^2] (E, Cov over the batch,
+  population moments): positive definite, as every s is.
+  """
+  scale = tf.exp(draw.prior_log_sigmas)  # [T, B, Z]
+  a = (draw.mus - draw.prior_mus) / scale  # [T, B, Z]
+  mean = tf.reduce_mean(a, 1, keepdims=True)  # [T, 1, Z]
+  centred = a - mean  # [T, B, Z]
+  batch = tf.cast(tf.shape(a)[1], a.dtype)
+  covariance = (tf.matmul(centred, centred, transpose_a=True) / batch  # [T, Z, Z]
+                + tf.linalg.diag(tf.reduce_mean(tf.square(tf.exp(draw.log_sigmas) / scale), 1)))
+  factor = tf.linalg.cholesky(covariance)  # [T, Z, Z]
+  return tf.stop_gradient(mean + tf.einsum("tbz,tyz->tby", noise, factor))  # [T, B, Z]
+
+
 def build(images, draw, config, prior_noise, augment_noise=None, instance_noise=None):
   """Dis and the VAE/GAN losses for `draw`, the model.DrawGraph of `images`; a VaeGan whose
   training fields are None (objectives.minimize_vaegan fills them).
 
   images [B, A, A, C] in [0, 1]; prior_noise [T, B, Z] the z_t of the samples x_p (None
-  without config.vaegan_samples);
+  without config.vaegan_samples; with vaegan_fit_samples, the u of fitted_noise);
   augment_noise [2B, AUGMENT_DRAWS] uniforms in [0, 1), needed with config.vaegan_augment:
   the first B for each face and its reconstruction, the rest for the samples (if any);
   instance_noise [2B, A, A, C], needed with config.vaegan_noise: what is added to them, as
@@ -315,6 +345,8 @@ def build(images, draw, config, prior_noise, augment_noise=None, instance_noise=
   seen = [images, recon]
   samples = None
   if cfg.vaegan_samples:
+    if cfg.vaegan_fit_samples:
+      prior_noise = fitted_noise(draw, prior_noise)  # [T, B, Z]
     samples = model.build_sampler(tf.shape(images)[0], cfg,
                                   noise=prior_noise).canvases[-1]  # [B, A, A, C] x_p
     seen.append(samples)

@@ -313,7 +313,9 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
          ("--loss=gaussian", "--vaegan_mbstd"), ("--loss=l2", "--novaegan_samples"),
          ("--loss=vaegan", "--vaegan_noise=-0.1"), ("--loss=gaussian", "--vaegan_noise=0.1"),
          ("--loss=vaegan", "--vaegan_noise_steps=100"), ("--loss=gaussian", "--vaegan_spectral"),
-         ("--loss=vaegan", "--vaegan_prior_rate=10"), ("--loss=vaegan", "--vaegan_prior_rate=-1"))
+         ("--loss=vaegan", "--vaegan_prior_rate=10"), ("--loss=vaegan", "--vaegan_prior_rate=-1"),
+         ("--loss=gaussian", "--vaegan_fit_samples"),
+         ("--novaegan_samples", "--vaegan_fit_samples", "--loss=vaegan"))
   result = run_tiny_cli(data_dir, tmp_path, "--max_steps=2")
   assert result.returncode == 0, result.stderr
   assert "pixel L2/image" in result.stderr and "D acc real" in result.stderr
@@ -321,6 +323,12 @@ def test_cli_trains_showing_the_discriminator_and_refuses_bad_settings(data_dir,
   for flags in bad:
     message = refusal(*flags)
     assert message and flags[1].split("=")[0] in message, (flags, message)
+
+
+def test_cli_trains_on_fitted_samples_and_records_it(data_dir, tmp_path):
+  result = run_tiny_cli(data_dir, tmp_path, "--max_steps=1", "--vaegan_fit_samples")
+  assert result.returncode == 0, result.stderr
+  assert runs.read_hparams(str(tmp_path))[1].vaegan_fit_samples
 
 
 def test_cli_augments_in_diffaugments_order_and_records_r1_samples_and_spread(data_dir,

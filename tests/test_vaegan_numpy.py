@@ -353,6 +353,36 @@ def test_build_feeds_the_discriminator_the_faces_and_the_final_reconstructions_a
   assert got["llike"] == pytest.approx(feature + pixel, rel=1e-3)
 
 
+def test_fitted_samples_draw_eps_from_the_batchs_posteriors_gaussian():
+  """With vaegan_fit_samples, x_p is numpy_draw's sampler (learned prior) given eps_t = m_t +
+  L_t u_t: m_t and L_t L_t^T the mean and population covariance of the batch's posteriors in
+  the prior's units plus their mean variance, L_t lower triangular, from numpy_draw's DRAW of
+  the faces; and no gradient reaches the encoder, its read or its z through the samples."""
+  config = TINY._replace(timesteps=3, latent_size=3, prior="learned", vaegan_fit_samples=True)
+  rng = np.random.default_rng(5)
+  images = rng.random((6, 16, 16, 3)).astype(np.float32)
+  eps = rng.standard_normal(model.noise_shape(config, 6)).astype(np.float32)
+  u = rng.standard_normal((3, 6, 3)).astype(np.float32)
+  with tf.Graph().as_default():
+    draw = model.build_draw(tf.constant(images), config, noise=tf.constant(eps))
+    v = vaegan.build(tf.constant(images), draw, config, tf.constant(u))
+    reading = [x for x in tf1.trainable_variables()
+               if x.op.name.startswith(("encoder/", "read/", "mu/", "log_sigma/"))]
+    assert reading and tf1.gradients(tf.reduce_sum(v.samples), reading) == [None] * len(reading)
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      weights = randomise(sess, None, 6)
+      samples = sess.run(v.samples)
+  d = numpy_draw.draw(weights, config, images, eps)
+  a = (d["mus"] - d["prior_mus"]) / np.exp(d["prior_log_sigmas"])  # [T, B, Z]
+  s2 = np.exp(2 * (d["log_sigmas"] - d["prior_log_sigmas"]))
+  fitted = np.stack([a[t].mean(0) + u[t] @ np.linalg.cholesky(
+      np.cov(a[t], rowvar=False, bias=True) + np.diag(s2[t].mean(0))).T for t in range(3)])
+  want = numpy_draw.sample(weights, config, fitted)[-1]  # [B, A, A, 3]
+  assert np.abs(want - numpy_draw.sample(weights, config, u)[-1]).max() > 0.05  # can fail
+  np.testing.assert_allclose(samples, want, rtol=1e-4, atol=1e-5)
+
+
 def test_instance_noise_fades_linearly_to_zero_at_its_step_and_stays_without_one():
   """--vaegan_noise=0.2 --vaegan_noise_steps=100: 0.2 at step 0, 0.1 at 50, 0.002 at 99, 0
   from 100 on; without steps, 0.2 at every step."""
