@@ -17,9 +17,10 @@ With sample_from="posteriors" the samples' noise comes from a Gaussian fitted to
 faces' posteriors (evaluate.posterior_fit), not from the prior. The attention files are left
 out for a model without attention. `make_samples` writes only the two samples files. Every
 picture is upscaled by gif_scale and its grid cells are one upscaled pixel apart;
-pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold the last for 1 s. The pictures come from the graph every mode uses (runs.build_graph), its
-noise drawn without state from `seed`: the same seed, the same pictures, and the samples are
-the z that --mode=eval with that seed and --num_samples measures.
+pictures.LEGEND gives the colours; GIFs show a step for 0.2 s and hold the last for 1 s. The
+pictures come from the graph every mode uses (runs.build_graph), its noise drawn without
+state from `seed`: the same seed, the same pictures, and the samples are the z that
+--mode=eval with that seed and --num_samples measures.
 """
 
 import collections

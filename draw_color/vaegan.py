@@ -80,7 +80,9 @@ s = sigma / sigma_p, as evaluate.PosteriorMoments fits them to 1,000 faces for
 --sample_from=posteriors. The collapse here came where the prior draws z that no posterior
 reaches and Dis alone trains the decoder (README, "Where the samples collapse"); this way
 Dis trains it where the faces' z are, and the pictures are drawn from there with
---sample_from=posteriors. No gradient goes through the fit.
+--sample_from=posteriors. No gradient goes through the fit. (Here the prior's samples no
+longer collapsed by step 2,000, but Dis's dots moved into the faces drawn from the
+posteriors; README, "A better loss".)
 
 Dis is the paper's for 64x64 faces (and the authors' code, architectures.img64x64), scaled
 by W = vaegan_channels (32 gives the paper's): 5x5 convolutions of W channels (stride 1,
