@@ -40,7 +40,7 @@ SCOPE = {
         "_blur", "pyramid_down", "pyramid_up", "fits", "levels", "laplacian_pyramid", "descriptors",
         "sliced_wasserstein", "distance"),
     "draw_color/vaegan.py": ("_conv", "_dense", "_spectral_norm", "_batch_norm", "discriminator",
-                             "noise_scale", "build"),
+                             "noise_scale", "fitted_noise", "build"),
     "draw_color/celeba.py": ("_crop_resize",),
     "draw_color/datasets.py": ("spread", "_spaced", "fingerprint", "part_bounds", "Batches",
                                "fixed_batch", "_to_float"),
@@ -59,7 +59,7 @@ TESTS = {
     "draw_color/swd.py": "tests/test_swd.py tests/test_evaluate_measures.py -k 'swd or real_floor'",
     "draw_color/vaegan.py": (
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
-        " or balanc or schedules or feature_loss or instance_noise or spectral'"),
+        " or balanc or schedules or feature_loss or instance_noise or spectral or fitted'"),
     "draw_color/celeba.py": "tests/test_loader.py tests/test_celeba.py -k 'preprocess or crop'",
     "draw_color/datasets.py": (
         "tests/test_loader.py tests/test_datasets.py tests/test_celeba.py -k 'batches or part"
