@@ -220,8 +220,8 @@ def posterior_fit(sess, graph, images, batch_size=FIT_BATCH, progress_secs=60.0)
 
   Returns the feed {graph.fit_mean, graph.fit_scale} under which graph.samples draw their
   eps from that Gaussian instead of N(0, I): z where the posteriors put it, in the
-  correlated directions a diagonal prior cannot follow (README, Sampling from the
-  posteriors).
+  correlated directions a diagonal prior cannot follow (README, Pictures: "Samples from where
+  the posteriors are").
   """
   draw = graph.draw
   moments = PosteriorMoments(*graph.fit_mean.shape.as_list())  # [T, Z]
