@@ -35,7 +35,7 @@ SCOPE = {
     "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "balance"),
     "draw_color/evaluate.py": (
         "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "gaussian_gap",
-        "PosteriorMoments", "evaluate", "likelihood_sigma", "real_swd"),
+        "PosteriorMoments", "_batches", "evaluate", "likelihood_sigma", "real_swd"),
     "draw_color/swd.py": (
         "_blur", "pyramid_down", "pyramid_up", "fits", "levels", "laplacian_pyramid", "descriptors",
         "sliced_wasserstein", "distance"),

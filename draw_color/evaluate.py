@@ -213,6 +213,21 @@ class PosteriorMoments:
     return means.astype(np.float32), np.linalg.cholesky(covariances).astype(np.float32)
 
 
+def _batches(sess, graph, images, batch_size, fetches, progress_secs, done_verb):
+  """Runs `fetches` over uint8 `images` [N, A, A, C] in order, batch by batch, saying "<done_verb>
+  n/N images" at most every `progress_secs` seconds; yields each batch [B, A, A, C] in [0, 1]
+  with its fetches' values. The noise steps are negative: never one that training used."""
+  shown = progress.Progress(progress_secs, total=len(images))
+  for i, first in enumerate(range(0, len(images), batch_size)):
+    batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
+    yield batch, sess.run(fetches, {graph.images: batch, graph.noise_step: -1 - i})
+    done = first + len(batch)
+    tick = shown.update(done)
+    if tick:
+      logging.info("%s %d/%d images, %.0f images/s, ETA %.0f s", done_verb, done, len(images),
+                   tick.rate, tick.eta)
+
+
 def posterior_fit(sess, graph, images, batch_size=FIT_BATCH, progress_secs=60.0):
   """Ex-post density estimation (Ghosh et al. 2020) of a trained DRAW: runs its encoder over
   uint8 `images` [N, A, A, C] (one posterior path each, eps keyed by negative noise steps as
@@ -225,15 +240,10 @@ def posterior_fit(sess, graph, images, batch_size=FIT_BATCH, progress_secs=60.0)
   """
   draw = graph.draw
   moments = PosteriorMoments(*graph.fit_mean.shape.as_list())  # [T, Z]
-  shown = progress.Progress(progress_secs, total=len(images))
-  for i, first in enumerate(range(0, len(images), batch_size)):
-    batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
-    moments.add(*sess.run([draw.mus, draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas],
-                          {graph.images: batch, graph.noise_step: -1 - i}))  # [T, B, Z] each
-    tick = shown.update(first + len(batch))
-    if tick:
-      logging.info("fitted %d/%d posteriors, %.0f images/s, ETA %.0f s", first + len(batch),
-                   len(images), tick.rate, tick.eta)
+  fetches = [draw.mus, draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas]
+  for _, posteriors in _batches(sess, graph, images, batch_size, fetches, progress_secs,
+                                "fitted the posteriors of"):
+    moments.add(*posteriors)  # [T, B, Z] each
   logging.info("fitted a Gaussian per step to the posteriors of %d train images; the prior "
                "is %.1f nats from it", moments.n, sum(moments.gaps()))
   mean, scale = moments.fit()
@@ -275,15 +285,12 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
   totals = collections.defaultdict(float)
   kl_per_step = np.zeros(config.timesteps)
   moments = PosteriorMoments(config.timesteps, config.latent_size)
-  shown = progress.Progress(progress_secs, total=n)
-  for i, first in enumerate(range(0, n, batch_size)):
-    batch = np.divide(images[first:first + batch_size], np.float32(255), dtype=np.float32)
-    # Negative noise steps: never one that training used.
-    gen, kl, canvas, mus, log_sigmas, prior_mus, prior_log_sigmas = sess.run(
-        [draw.gen_loss_per_image, draw.kl_per_step, graph.final_canvas, draw.mus,
-         draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas],
-        {graph.images: batch, graph.noise_step: -1 - i})  # [B], [T, B], [B, A, A, C], [T, B, Z]
-    moments.add(mus, log_sigmas, prior_mus, prior_log_sigmas)
+  fetches = [draw.gen_loss_per_image, draw.kl_per_step, graph.final_canvas, draw.mus,
+             draw.log_sigmas, draw.prior_mus, draw.prior_log_sigmas]
+  for batch, values in _batches(sess, graph, images, batch_size, fetches, progress_secs,
+                                "evaluated"):
+    gen, kl, canvas = values[:3]  # [B], [T, B], [B, A, A, C]
+    moments.add(*values[3:])  # [T, B, Z] each
     totals["generation"] += float(gen.sum())
     totals["kl"] += float(kl.sum())
     kl_per_step += kl.sum(1)
@@ -292,11 +299,6 @@ def evaluate(sess, graph, images, config, batch_size, progress_secs, num_samples
     totals["psnr"] += float(np.sum(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
     totals["canvas_gradient"] += float(gradient_magnitude(canvas).sum())
     totals["image_gradient"] += float(gradient_magnitude(batch).sum())
-    done = first + len(batch)
-    tick = shown.update(done)
-    if tick:
-      logging.info("evaluated %d/%d images, %.0f images/s, ETA %.0f s", done, n, tick.rate,
-                   tick.eta)
   results = {"loss": config.loss, "images": n, "generation": totals["generation"] / n,
              "kl": totals["kl"] / n, "kl_per_step": (kl_per_step / n).tolist()}
   results["prior_gap_per_step"] = moments.gaps()
