@@ -59,6 +59,10 @@ BEST = "best"  # With --patience: the checkpoint of the best valid bound, as a r
 ARCHITECTURE = ("image_size", "channels", "timesteps", "latent_size", "hidden_size", "read_n",
                 "write_n", "read_attn", "write_attn", "compat", "loss", "vaegan_channels", "prior",
                 "vaegan_optimizer", "vaegan_mbstd", "vaegan_spectral", "vaegan_prior_rate")
+# What a checkpoint holds of those fields where it is not the value: of vaegan_prior_rate only
+# whether the learned prior has its own optimiser (and so its slots); the rate itself may
+# change on resume, as the learning rate may.
+HELD = {"vaegan_prior_rate": lambda rate: rate != 1}
 # The RunConfig fields, (hparams.json section, name), that fix which images a run sees in which
 # order (or mirrored): a resumed run may not change them (the crop only matters to CelebA).
 DATA_ORDER = (("data", "dataset"), ("data", "split"), ("data", "crop_size"),
@@ -99,8 +103,10 @@ def check_hparams(logdir, config):
 def _architecture_mismatches(saved, config):
   """The flags, as "--flag=value (the checkpoint has value)", of the ARCHITECTURE fields in
   which ModelConfig `config` differs from the checkpoint's `saved`."""
+  def held(name, values):
+    return HELD.get(name, lambda value: value)(getattr(values, name))
   return ["--%s=%s (the checkpoint has %s)" % (k, getattr(config, k), getattr(saved, k))
-          for k in ARCHITECTURE if getattr(saved, k) != getattr(config, k)]
+          for k in ARCHITECTURE if held(k, saved) != held(k, config)]
 
 
 def check_data(logdir, config, identity):

@@ -67,6 +67,17 @@ def test_mismatched_architecture_is_refused_naming_each_flag(data_dir, resumable
   assert "learning_rate" not in message  # optimiser settings may change on resume
 
 
+def test_a_resume_may_change_the_prior_rate_but_not_whether_the_prior_has_its_own_optimiser():
+  """--vaegan_prior_rate: 3 -> 10 restores (the same slots, another rate), 3 -> 1 does not (the
+  prior's optimiser and its slots would be gone)."""
+  saved = TINY._replace(loss="vaegan", prior="learned", vaegan_prior_rate=3.0)
+  assert train._architecture_mismatches(  # pylint: disable=protected-access
+      saved, saved._replace(vaegan_prior_rate=10.0)) == []
+  assert train._architecture_mismatches(  # pylint: disable=protected-access
+      saved, saved._replace(vaegan_prior_rate=1.0)) == [
+          "--vaegan_prior_rate=1.0 (the checkpoint has 3.0)"]
+
+
 def interrupt_at(monkeypatch, bad_step, exception=None, batch_values=None):
   """Makes the training batches raise `exception` or take `batch_values` at `bad_step`."""
   epoch = datasets.Batches.epoch
