@@ -210,6 +210,11 @@ class PosteriorMoments:
     and the lower-triangular factor L [T, Z, Z] of its covariance (L L^T), float32, so that
     eps_t = mean_t + L_t u with u ~ N(0, I) has the aggregate's moments (runs.Graph)."""
     means, covariances = self.gaussians()
+    # numpy's Cholesky factor of a NaN covariance is NaN, silently: NaN samples, black pictures.
+    if not np.isfinite(covariances).all():
+      raise fileio.UserError(
+          "the run's posteriors of the train images are not finite (its encoder overflows on "
+          "them): --sample_from=posteriors has nothing to fit; use --sample_from=prior")
     return means.astype(np.float32), np.linalg.cholesky(covariances).astype(np.float32)
 
 

@@ -10,6 +10,7 @@ import scipy.stats
 
 import numpy_draw
 from draw_color import evaluate
+from draw_color import fileio
 from draw_color import model
 from draw_color import swd
 
@@ -247,6 +248,15 @@ def moments_of(a, s2):
   moments = evaluate.PosteriorMoments(a.shape[0], a.shape[2])
   moments.add(a, 0.5 * np.log(s2), np.zeros_like(a), np.zeros_like(a))
   return moments
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_fit_to_posteriors_that_are_not_finite_is_refused_in_one_line(bad):
+  a = np.array([[[1.0, 0.0], [bad, 2.0]]])  # [T=1, N=2, Z=2]
+  with np.errstate(invalid="ignore"):
+    moments = moments_of(a, np.ones_like(a))
+    with pytest.raises(fileio.UserError, match="--sample_from=posteriors has nothing to fit"):
+      moments.fit()
 
 
 def test_the_prior_gap_is_zero_where_the_posteriors_make_up_the_prior():
