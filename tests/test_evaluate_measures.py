@@ -255,8 +255,11 @@ def test_a_fit_to_posteriors_that_are_not_finite_is_refused_in_one_line(bad):
   a = np.array([[[1.0, 0.0], [bad, 2.0]]])  # [T=1, N=2, Z=2]
   with np.errstate(invalid="ignore"):
     moments = moments_of(a, np.ones_like(a))
-    with pytest.raises(fileio.UserError, match="--sample_from=posteriors has nothing to fit"):
+    with pytest.raises(fileio.UserError) as e:
       moments.fit()
+  assert str(e.value) == (
+      "the run's posteriors of the train images are not finite (its encoder overflows on them): "
+      "--sample_from=posteriors has nothing to fit; use --sample_from=prior")
 
 
 def test_the_prior_gap_is_zero_where_the_posteriors_make_up_the_prior():
