@@ -155,6 +155,23 @@ def test_losses_and_accuracies_match_numpy(pixel):
   assert v.fake_accuracy == np.mean(np.concatenate([recon, prior]) < 0.5)
 
 
+def test_a_logit_of_exactly_zero_is_no_win_for_the_discriminator():
+  """D = 1/2, a Dis that tells nothing (its logit layer zero, as a dead one's output is its
+  zero-initialised bias): neither a face nor a generated picture counts as told apart, so
+  both accuracies are 0, and the collapse warning says it took the generated faces for real,
+  not that it told them apart."""
+  with tf.Graph().as_default():
+    graph = runs.build_graph(TINY, 0)
+    logit = [v for v in tf1.trainable_variables() if v.op.name.startswith("discriminator/logit/")]
+    with tf1.Session() as sess:
+      sess.run(tf1.global_variables_initializer())
+      for v in logit:
+        v.load(np.zeros(v.shape.as_list(), np.float32), sess)
+      v = sess.run(graph.vaegan, {graph.images: faces()})
+  assert len(logit) == 2 and not v.logits.any()
+  assert v.real_accuracy == v.fake_accuracy == 0
+
+
 @pytest.mark.parametrize("real,fake,dis,dec", [
     (0.7, 0.7, True, True),  # balanced: both learn
     (0.2, 0.7, False, True),  # Dis far ahead on the real faces: it waits
