@@ -167,9 +167,9 @@ def test_a_logit_of_exactly_zero_is_no_win_for_the_discriminator():
       sess.run(tf1.global_variables_initializer())
       for v in logit:
         v.load(np.zeros(v.shape.as_list(), np.float32), sess)
-      v = sess.run(graph.vaegan, {graph.images: faces()})
-  assert len(logit) == 2 and not v.logits.any()
-  assert v.real_accuracy == v.fake_accuracy == 0
+      got = sess.run(graph.vaegan, {graph.images: faces()})
+  assert len(logit) == 2 and not got.logits.any()
+  assert got.real_accuracy == got.fake_accuracy == 0
 
 
 @pytest.mark.parametrize("real,fake,dis,dec", [
