@@ -61,7 +61,8 @@ test: install
 
 # Mutation testing (mutmut 2) of the maths in MUTATE (files that mutmut_config.py mutates; another
 # is refused in one line): each mutant is judged by its file's tests
-# (mutmut_config.py says which functions are mutated and which tests judge them), run by a test
+# (mutmut_config.py says which functions are mutated and which tests judge them; it refuses to
+# start while a test of those files that calls a mutated function is not selected), run by a test
 # server that imports TensorFlow once. `$(PY) -m mutmut results` lists the survivors, `$(PY) -m
 # mutmut show ID` shows one; a later run retests only those. The whole scope (732 mutants) from an
 # empty cache: about an hour on 2 cores beside three training jobs at the lowest priority (~5 s

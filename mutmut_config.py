@@ -24,6 +24,7 @@ import select
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -55,12 +56,13 @@ TESTS = {
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
-        " or batches_do_not or swd or real_floor or prior_gap or mixtures_moments'"),
+        " or batches_do_not or swd or real_floor or prior_gap or mixtures_moments"
+        " or distinctness'"),
     "draw_color/swd.py": "tests/test_swd.py tests/test_evaluate_measures.py -k 'swd or real_floor'",
     "draw_color/vaegan.py": (
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
         " or balanc or schedules or feature_loss or instance_noise or spectral or fitted"
-        " or r1_penalty'"),
+        " or r1_penalty or minibatch_spread'"),
     "draw_color/celeba.py": "tests/test_loader.py tests/test_celeba.py -k 'preprocess or crop'",
     "draw_color/datasets.py": (
         "tests/test_loader.py tests/test_datasets.py tests/test_celeba.py -k 'batches or part"
@@ -156,12 +158,43 @@ def pre_mutation(context):
   context.config.test_command = "%s %s run %s" % (sys.executable, __file__, filename)
 
 
+def _callers(test_file, module, names):
+  """Names of the tests in test_file that call one of module's names as `module.name`."""
+  with open(test_file) as f:
+    tree = ast.parse(f.read())
+  return {node.name for node in tree.body
+          if isinstance(node, ast.FunctionDef) and node.name.startswith("test")
+          for n in ast.walk(node)
+          if isinstance(n, ast.Attribute) and n.attr in names
+          and isinstance(n.value, ast.Name) and n.value.id == module}
+
+
+def _collected(args):
+  """The names of the test functions pytest collects with args (no [parameters])."""
+  out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p",
+                        "no:cacheprovider"] + args, capture_output=True, text=True).stdout
+  return {line.split("::")[1].split("[")[0] for line in out.splitlines() if "::" in line}
+
+
 def check(filenames):
-  """Exits with one line unless every file is one SCOPE mutates (make mutate's MUTATE)."""
+  """Exits with one line unless every file is one SCOPE mutates (make mutate's MUTATE), and
+  every test of TESTS' files that calls one of SCOPE's functions is among those TESTS selects
+  (its -k chooses tests by name: a test it misses judges nothing, as the R1 penalty's once)."""
   unknown = [f for f in filenames if f not in SCOPE]
   if unknown:
     sys.exit("error: MUTATE names %s, which mutmut_config.py does not mutate; it mutates %s"
              % (", ".join(unknown), " ".join(SCOPE)))
+  missed = []
+  for filename in filenames:
+    args = shlex.split(TESTS[filename])
+    module = os.path.splitext(os.path.basename(filename))[0]
+    callers = {"%s::%s" % (test_file, name) for test_file in args if test_file.endswith(".py")
+               for name in _callers(test_file, module, SCOPE[filename])}
+    selected = _collected(args)
+    missed += sorted(c for c in callers if c.split("::")[1] not in selected)
+  if missed:
+    sys.exit("error: TESTS' -k leaves out %s, which call functions that SCOPE mutates: name them"
+             " in mutmut_config.py" % ", ".join(missed))
 
 
 if __name__ == "__main__":
