@@ -35,13 +35,15 @@ SCOPE = {
         "noise_shape", "build_draw", "build_sampler"),
     "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "balance"),
     "draw_color/evaluate.py": (
-        "gradient_magnitude", "blank", "mean_pairwise_distance", "sample_measures", "gaussian_gap",
+        "gradient_magnitude", "differing_share", "blank", "blank_share", "mean_pairwise_distance",
+        "coarse", "median_nearest_distance", "sample_measures", "gaussian_gap",
         "PosteriorMoments", "_batches", "evaluate", "likelihood_sigma", "real_swd"),
     "draw_color/swd.py": (
         "_blur", "pyramid_down", "pyramid_up", "fits", "levels", "laplacian_pyramid", "descriptors",
         "sliced_wasserstein", "distance"),
     "draw_color/vaegan.py": ("_conv", "_dense", "_spectral_norm", "_batch_norm", "discriminator",
-                             "noise_scale", "fitted_noise", "build"),
+                             "_minibatch_spread", "augment", "noise_scale", "_per_picture",
+                             "fitted_noise", "build"),
     "draw_color/celeba.py": ("_crop_resize",),
     "draw_color/datasets.py": ("spread", "_spaced", "fingerprint", "part_bounds", "Batches",
                                "fixed_batch", "_to_float"),
@@ -62,7 +64,7 @@ TESTS = {
     "draw_color/vaegan.py": (
         "tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'discriminator or optimiser or losses"
         " or balanc or schedules or feature_loss or instance_noise or spectral or fitted"
-        " or r1_penalty or minibatch_spread'"),
+        " or r1_penalty or minibatch_spread or augment_is'"),
     "draw_color/celeba.py": "tests/test_loader.py tests/test_celeba.py -k 'preprocess or crop'",
     "draw_color/datasets.py": (
         "tests/test_loader.py tests/test_datasets.py tests/test_celeba.py -k 'batches or part"

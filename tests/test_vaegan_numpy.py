@@ -150,6 +150,22 @@ def test_minibatch_spread_gives_each_source_the_standard_deviation_of_its_batch(
     assert np.abs(got - numpy_dis(weights, images, sources=other)[1]).max() > 1e-2
 
 
+def test_minibatch_spread_of_each_source_is_its_mean_standard_deviation_with_progans_epsilon():
+  """_minibatch_spread of features [6, 2, 2, 3] in 2 sources of 3: each source's mean over
+  positions and features of sqrt(variance over its images + 1e-8), ProGAN's epsilon, which is
+  all that a collapsed source (its 3 images alike) gets: sqrt(1e-8) = 1e-4."""
+  h = np.random.default_rng(3).random((6, 2, 2, 3)).astype(np.float32)
+  h[3:] = h[3]
+  with tf.Graph().as_default(), tf1.Session() as sess:
+    got = sess.run(vaegan._minibatch_spread(tf.constant(h), 2))  # pylint: disable=protected-access
+  h = h.astype(np.float64)
+  want = [np.sqrt(part.var(axis=0) + 1e-8).mean() for part in (h[:3], h[3:])]
+  assert got.shape == (6, 2, 2, 1)
+  np.testing.assert_allclose(got[:3], want[0], rtol=1e-5)
+  np.testing.assert_allclose(got[3:], 1e-4, rtol=1e-3)
+  assert want[1] == pytest.approx(1e-4)
+
+
 def test_spectral_discriminator_divides_every_weight_by_its_largest_singular_value():
   """--vaegan_spectral: Dis against numpy with each weight over its singular value from the
   SVD; biases in place of every batch norm, and one untrained vector per weight, its output
@@ -245,11 +261,13 @@ def test_feature_loss_compares_the_chosen_layer(layer):
 
 @pytest.mark.parametrize("policies", [[p] for p in vaegan.AUGMENTATIONS]
                          + [list(vaegan.AUGMENTATIONS)])
-def test_augment_is_diffaugment(policies):
+@pytest.mark.parametrize("side", [16, 18])
+def test_augment_is_diffaugment(policies, side):
   """16 x 16: shifts of -2 to 2, a hole of 8 x 8 centred at row and column 0 to 16; the draws
-  include both extremes of each, and a hole and a shift beyond the border."""
+  include both extremes of each, and a hole and a shift beyond the border. 18 x 18: a hole of
+  9 x 9, whose odd side gives its centre one place fewer (0 to 17), as DiffAugment's."""
   rng = np.random.default_rng(5)
-  images = rng.random((6, 16, 16, 3)).astype(np.float32)
+  images = rng.random((6, side, side, 3)).astype(np.float32)
   u = rng.random((6, vaegan.AUGMENT_DRAWS)).astype(np.float32)
   u[0, 3:] = 0.0  # shifts of -2, hole at the top-left corner
   u[1, 3:] = 0.999  # shifts of 2, hole at the bottom-right corner
