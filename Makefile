@@ -45,7 +45,7 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests, 408, in two passes: first those that do not race the clock on
+# The unit and end-to-end tests, 409, in two passes: first those that do not race the clock on
 # TEST_WORKERS pytest-xdist workers (each imports TensorFlow and trains tiny models; 2 suit 2
 # cores), then the 17 that do (marked `serial`: cluster timeouts, signals at chosen moments) in
 # one process, so that no other test shares their cores (in one pass on 2 workers, one of them
@@ -65,7 +65,7 @@ test: install
 # start while a test of those files that calls a mutated function is not selected), run by a test
 # server that imports TensorFlow once. `$(PY) -m mutmut results` lists the survivors, `$(PY) -m
 # mutmut show ID` shows one; a later run retests only those. The whole scope from an empty cache,
-# when it had 732 mutants (1,156 now): about an hour on 2 cores beside three training jobs at the
+# when it had 732 mutants (1,205 now): about an hour on 2 cores beside three training jobs at the
 # lowest priority (~5 s a killed mutant, up to ~100 s a surviving one of vaegan.py).
 # It mutates the files in place: an interrupted run can leave a mutant behind, which would
 # then be part of every later mutant, so it refuses to start while they differ from git.

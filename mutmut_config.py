@@ -33,7 +33,8 @@ SCOPE = {
         "_matmul_grad", "_matmul", "_linear", "_lstm_cell", "window_params", "filter_centres",
         "filterbank", "read_patches", "write_patches", "_Draw", "_stack_windows", "_to_images",
         "noise_shape", "build_draw", "build_sampler"),
-    "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "balance"),
+    "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "clip",
+                                 "adam_step", "_scheduled", "minimize", "balance"),
     "draw_color/evaluate.py": (
         "gradient_magnitude", "differing_share", "blank", "blank_share", "mean_pairwise_distance",
         "coarse", "median_nearest_distance", "sample_measures", "gaussian_gap",
@@ -54,7 +55,7 @@ TESTS = {
     "draw_color/model.py": "tests/test_model_numpy.py tests/test_model.py",
     "draw_color/objectives.py": (
         "tests/test_objectives.py tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'schedule"
-        " or balanc or warm or decay or float32'"),
+        " or balanc or warm or decay or float32 or one_step or training_step or training_fields'"),
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
@@ -161,14 +162,21 @@ def pre_mutation(context):
 
 
 def _callers(test_file, module, names):
-  """Names of the tests in test_file that call one of module's names as `module.name`."""
+  """Names of the tests in test_file that call one of module's names as `module.name`, or
+  through the file's own functions (helpers that build the graph) that do."""
   with open(test_file) as f:
     tree = ast.parse(f.read())
-  return {node.name for node in tree.body
-          if isinstance(node, ast.FunctionDef) and node.name.startswith("test")
-          for n in ast.walk(node)
-          if isinstance(n, ast.Attribute) and n.attr in names
-          and isinstance(n.value, ast.Name) and n.value.id == module}
+  functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+  uses = {name: {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & set(functions)
+          for name, node in functions.items()}  # {function: the file's functions it names}
+  calling = {name for name, node in functions.items() for n in ast.walk(node)
+             if isinstance(n, ast.Attribute) and n.attr in names
+             and isinstance(n.value, ast.Name) and n.value.id == module}
+  while True:
+    more = {name for name in functions if uses[name] & calling} - calling
+    if not more:
+      return {name for name in calling if name.startswith("test")}
+    calling |= more
 
 
 def _collected(args):
