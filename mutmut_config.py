@@ -180,10 +180,10 @@ def _callers(test_file, module, names):
 
 
 def _collected(args):
-  """The names of the test functions pytest collects with args (no [parameters])."""
+  """The tests pytest collects with args, as FILE::NAME (no [parameters])."""
   out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p",
                         "no:cacheprovider"] + args, capture_output=True, text=True).stdout
-  return {line.split("::")[1].split("[")[0] for line in out.splitlines() if "::" in line}
+  return {line.split("[")[0] for line in out.splitlines() if "::" in line}
 
 
 def check(filenames):
@@ -200,8 +200,7 @@ def check(filenames):
     module = os.path.splitext(os.path.basename(filename))[0]
     callers = {"%s::%s" % (test_file, name) for test_file in args if test_file.endswith(".py")
                for name in _callers(test_file, module, SCOPE[filename])}
-    selected = _collected(args)
-    missed += sorted(c for c in callers if c.split("::")[1] not in selected)
+    missed += sorted(callers - _collected(args))
   if missed:
     sys.exit("error: TESTS' -k leaves out %s, which call functions that SCOPE mutates: name them"
              " in mutmut_config.py" % ", ".join(missed))
