@@ -45,7 +45,7 @@ eval: install
 	$(PY) -m draw_color.main --mode=eval $(CONFIG_FLAGS) \
 	    $(if $(filter command line,$(origin DATA_DIR)),--data_dir=$(DATA_DIR)) $(FLAGS)
 
-# The unit and end-to-end tests, 409, in two passes: first those that do not race the clock on
+# The unit and end-to-end tests, 410, in two passes: first those that do not race the clock on
 # TEST_WORKERS pytest-xdist workers (each imports TensorFlow and trains tiny models; 2 suit 2
 # cores), then the 17 that do (marked `serial`: cluster timeouts, signals at chosen moments) in
 # one process, so that no other test shares their cores (in one pass on 2 workers, one of them

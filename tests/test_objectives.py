@@ -165,3 +165,16 @@ def test_the_model_alone_leaves_the_training_fields_empty_and_vaegan_is_refused(
       objectives.minimize(d, TINY._replace(loss="vaegan"))
     assert str(refused.value) == ("--loss=vaegan trains with minimize_vaegan: its optimisers "
                                   "need the discriminator")
+
+
+def test_vaegan_variables_go_to_the_optimiser_of_their_top_scope_and_strays_are_refused():
+  with tf.Graph().as_default():
+    for name in ("enc/w", "dec/w", "write/w", "enc/b"):
+      tf1.get_variable(name, [1])
+    names = [[v.op.name for v in part]
+             for part in objectives._partition([("enc",), ("dec", "write"), ("dis",)])]
+    assert names == [["enc/w", "enc/b"], ["dec/w", "write/w"], []]
+    tf1.get_variable("stray/w", [1])
+    with pytest.raises(ValueError) as refused:
+      objectives._partition([("enc",), ("dec", "write")])
+  assert str(refused.value) == "variable stray/w is in none of the VAE/GAN optimisers' scopes"
