@@ -112,6 +112,8 @@ def test_prior_rate_gives_the_learned_prior_its_own_optimiser_at_that_multiple()
       sess.run(graph.vaegan.encoder_op, {graph.images: faces()})
       after = sess.run(variables)
   assert "prior/mu/w/Adam_prior" in slots and "prior/mu/w/Adam_encoder" not in slots
+  # Each optimiser's slots carry its name, which checkpoints of earlier runs hold.
+  assert {"write/patch/w/Adam_decoder", "discriminator/conv1/w/Adam_discriminator"} <= slots
   assert any(name.startswith("encoder/") and name.endswith("/Adam_encoder") for name in slots)
   steps = {"prior": [], "encoder": [], "others": []}
   for v, x, y in zip(variables, before, after):
