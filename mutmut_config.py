@@ -31,10 +31,13 @@ import time
 SCOPE = {
     "draw_color/model.py": (
         "_matmul_grad", "_matmul", "_linear", "_lstm_cell", "window_params", "filter_centres",
-        "filterbank", "read_patches", "write_patches", "_Draw", "_stack_windows", "_to_images",
+        "filterbank", "read_patches", "write_patches", "_Draw", "_stack_windows", "_zeros_state",
+        "_to_images",
         "noise_shape", "build_draw", "build_sampler"),
-    "draw_color/objectives.py": ("schedule", "parse_lr_schedule", "float32_number", "clip",
-                                 "adam_step", "_scheduled", "minimize", "balance"),
+    "draw_color/objectives.py": (
+        "schedule", "parse_lr_schedule", "float32_number", "gradients", "clip", "adam_step",
+        "_scheduled", "minimize", "_partition", "balance", "_vaegan_optimizer",
+        "minimize_vaegan"),
     "draw_color/evaluate.py": (
         "gradient_magnitude", "differing_share", "blank", "blank_share", "mean_pairwise_distance",
         "coarse", "median_nearest_distance", "sample_measures", "gaussian_gap",
@@ -55,7 +58,8 @@ TESTS = {
     "draw_color/model.py": "tests/test_model_numpy.py tests/test_model.py",
     "draw_color/objectives.py": (
         "tests/test_objectives.py tests/test_vaegan_numpy.py tests/test_vaegan.py -k 'schedule"
-        " or balanc or warm or decay or float32 or one_step or training_step or training_fields'"),
+        " or balanc or warm or decay or float32 or one_step or training_step or training_fields"
+        " or optimiser or losses_and or r1_penalty'"),
     "draw_color/evaluate.py": (
         "tests/test_evaluate_measures.py tests/test_evaluate.py tests/test_vaegan.py -k 'blank or"
         " pairwise or gradient_magnitude or measures or one_image or bound_matches or colour_eval"
